@@ -1,0 +1,291 @@
+// Package pki creates and loads the station's TEST signing PKI (ICAO Doc 9303
+// Part 12): a self-signed Country Signing CA (C=VN) and a Document Signer
+// certificate issued by it, with the DS key in a PEM file or generated inside
+// a PKCS#11 token. A real CSCA never sits on a station; this one exists for
+// development, tests and the demo, and every name in it says TEST.
+package pki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha1"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"github.com/cccd-station/station/personalization/signer"
+)
+
+// File names inside a PKI directory.
+const (
+	CSCAFile       = "csca.pem"
+	DSFile         = "ds.pem"
+	DSKeyFile      = "ds-key.pem"
+	SignerConfFile = "signer.json" // when the DS key lives in a token
+)
+
+// Options for Init.
+type Options struct {
+	Dir     string
+	Now     time.Time // zero: now
+	Station string    // a name for the DS certificate, e.g. the station id
+
+	// DS key inside a PKCS#11 token instead of ds-key.pem.
+	PKCS11Module string
+	TokenLabel   string
+	PIN          string // only used for this one login; never written
+	KeyLabel     string // default "station-ds"
+	// PINEnv/PINFile: where the station will read the PIN later; recorded
+	// in signer.json (default PINEnv STATION_DS_PIN).
+	PINEnv  string
+	PINFile string
+
+	Force bool // overwrite existing files
+}
+
+// oidDocumentTypeList is the DS certificate extension listing the document
+// types it may sign (ICAO 9303-12 §7.1.1.4).
+var oidDocumentTypeList = asn1.ObjectIdentifier{2, 23, 136, 1, 1, 6, 2}
+
+// Init writes csca.pem, ds.pem and either ds-key.pem (mode 0600) or, with a
+// PKCS#11 module, signer.json describing where the key is.
+func Init(o Options) error {
+	if o.Dir == "" {
+		return errors.New("pki: a directory is required")
+	}
+	now := o.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if o.Station == "" {
+		o.Station = "station"
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	outputs := []string{CSCAFile, DSFile, DSKeyFile, SignerConfFile}
+	if !o.Force {
+		for _, f := range outputs {
+			if _, err := os.Stat(filepath.Join(o.Dir, f)); err == nil {
+				return fmt.Errorf("pki: %s already exists (use --force to replace the PKI)", filepath.Join(o.Dir, f))
+			}
+		}
+	}
+	for _, f := range outputs {
+		os.Remove(filepath.Join(o.Dir, f))
+	}
+
+	// CSCA: ICAO 9303-12 Table 6 — basicConstraints CA, keyUsage
+	// keyCertSign/cRLSign. P-384 for the longer-lived key.
+	cscaKey, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("pki: CSCA key: %w", err)
+	}
+	cscaTmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject: pkix.Name{
+			Country:      []string{"VN"},
+			Organization: []string{"TEST Ministry of Public Security"},
+			CommonName:   "TEST CSCA Viet Nam (not for issuance)",
+		},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.AddDate(15, 0, 0),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            0,
+		MaxPathLenZero:        true,
+		SubjectKeyId:          keyID(&cscaKey.PublicKey),
+	}
+	cscaDER, err := x509.CreateCertificate(rand.Reader, cscaTmpl, cscaTmpl, &cscaKey.PublicKey, cscaKey)
+	if err != nil {
+		return fmt.Errorf("pki: CSCA certificate: %w", err)
+	}
+	csca, _ := x509.ParseCertificate(cscaDER)
+
+	// DS key: a file, or inside the token.
+	var dsKey crypto.Signer
+	var conf *signer.Config
+	if o.PKCS11Module != "" {
+		if o.TokenLabel == "" {
+			return errors.New("pki: --token-label is required with --pkcs11-module")
+		}
+		label := o.KeyLabel
+		if label == "" {
+			label = "station-ds"
+		}
+		ctx, err := signer.OpenPKCS11Token(o.PKCS11Module, o.TokenLabel, o.PIN)
+		if err != nil {
+			return err
+		}
+		defer ctx.Close()
+		dsKey, err = signer.GeneratePKCS11Key(ctx, label, elliptic.P256())
+		if err != nil {
+			return err
+		}
+		conf = &signer.Config{Backend: "pkcs11", Module: o.PKCS11Module, TokenLabel: o.TokenLabel, KeyLabel: label,
+			CertFile: DSFile, PINEnv: o.PINEnv, PINFile: o.PINFile}
+		if conf.PINEnv == "" && conf.PINFile == "" {
+			conf.PINEnv = "STATION_DS_PIN"
+		}
+	} else {
+		dsKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return fmt.Errorf("pki: DS key: %w", err)
+		}
+	}
+
+	// DocumentTypeListSyntax ::= SEQUENCE { version INTEGER,
+	//   docTypeList SET OF PrintableString }
+	var dtl cryptobyte.Builder
+	dtl.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1Int64(0)
+		b.AddASN1(cbasn1.SET, func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.PrintableString, func(b *cryptobyte.Builder) { b.AddBytes([]byte("ID")) })
+		})
+	})
+	docTypes, err := dtl.Bytes()
+	if err != nil {
+		return fmt.Errorf("pki: document type list: %w", err)
+	}
+	// DS: ICAO 9303-12 Table 6 — keyUsage digitalSignature, authority key
+	// identifier, document type list; short validity.
+	dsTmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject: pkix.Name{
+			Country:            []string{"VN"},
+			Organization:       []string{"TEST Ministry of Public Security"},
+			OrganizationalUnit: []string{"TEST Card Print Center"},
+			CommonName:         "TEST Document Signer " + o.Station,
+		},
+		NotBefore:       now.Add(-time.Hour),
+		NotAfter:        now.AddDate(1, 0, 0),
+		KeyUsage:        x509.KeyUsageDigitalSignature,
+		AuthorityKeyId:  csca.SubjectKeyId,
+		SubjectKeyId:    keyID(dsKey.Public()),
+		ExtraExtensions: []pkix.Extension{{Id: oidDocumentTypeList, Value: docTypes}},
+	}
+	dsDER, err := x509.CreateCertificate(rand.Reader, dsTmpl, csca, dsKey.Public(), cscaKey)
+	if err != nil {
+		return fmt.Errorf("pki: DS certificate: %w", err)
+	}
+
+	if err := writePEM(filepath.Join(o.Dir, CSCAFile), "CERTIFICATE", cscaDER, 0o644); err != nil {
+		return err
+	}
+	if err := writePEM(filepath.Join(o.Dir, DSFile), "CERTIFICATE", dsDER, 0o644); err != nil {
+		return err
+	}
+	if conf != nil {
+		b, _ := json.MarshalIndent(conf, "", "  ")
+		return os.WriteFile(filepath.Join(o.Dir, SignerConfFile), append(b, '\n'), 0o644)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(dsKey)
+	if err != nil {
+		return fmt.Errorf("pki: DS key: %w", err)
+	}
+	return writePEM(filepath.Join(o.Dir, DSKeyFile), "PRIVATE KEY", der, 0o600)
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(err)
+	}
+	return n.Add(n, big.NewInt(1))
+}
+
+func keyID(pub crypto.PublicKey) []byte {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil
+	}
+	h := sha1.Sum(der) // RFC 5280 §4.2.1.2 method (1) uses SHA-1 of the key
+	return h[:]
+}
+
+func writePEM(path, typ string, der []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return fmt.Errorf("pki: %w", err)
+	}
+	if err := pem.Encode(f, &pem.Block{Type: typ, Bytes: der}); err != nil {
+		f.Close()
+		return fmt.Errorf("pki: %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// PKI is a loaded PKI directory.
+type PKI struct {
+	Dir    string
+	CSCAs  []*x509.Certificate
+	Signer signer.Config // how to open the DS key
+}
+
+// Load reads a directory written by Init (or laid out the same way by
+// hand): the CSCA certificates (csca.pem may hold several) and the signer
+// configuration (signer.json, or ds.pem + ds-key.pem).
+func Load(dir string) (*PKI, error) {
+	cscas, err := LoadCSCAs(filepath.Join(dir, CSCAFile))
+	if err != nil {
+		return nil, err
+	}
+	p := &PKI{Dir: dir, CSCAs: cscas}
+	b, err := os.ReadFile(filepath.Join(dir, SignerConfFile))
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &p.Signer); err != nil {
+			return nil, fmt.Errorf("pki: %s: %w", SignerConfFile, err)
+		}
+		if p.Signer.CertFile != "" && !filepath.IsAbs(p.Signer.CertFile) {
+			p.Signer.CertFile = filepath.Join(dir, p.Signer.CertFile)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		p.Signer = signer.Config{Backend: "file", KeyFile: filepath.Join(dir, DSKeyFile), CertFile: filepath.Join(dir, DSFile)}
+	default:
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	return p, nil
+}
+
+// LoadCSCAs reads every certificate of a PEM file.
+func LoadCSCAs(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("pki: CSCA: %w", err)
+	}
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("pki: %s: %w", path, err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("pki: %s holds no certificate", path)
+	}
+	return out, nil
+}
