@@ -1,0 +1,201 @@
+package biometrics
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image/jpeg"
+	"log/slog"
+)
+
+// Limits of PrepareFace.
+const (
+	// DefaultFaceMaxBytes is the default size budget of the face JPEG on the chip.
+	DefaultFaceMaxBytes = 20000
+	// DefaultFaceMaxInputBytes is the default limit on the size of the JPEG given to PrepareFace.
+	DefaultFaceMaxInputBytes = 5 << 20
+	// MaxFaceInputPixels bounds width×height of an input picture, so that a small file declaring
+	// a huge picture is refused before it is decoded.
+	MaxFaceInputPixels = 40_000_000
+
+	MinFaceWidth  = 240 // narrower pictures are refused
+	MinFaceHeight = 320 // lower pictures are refused
+	MaxFaceWidth  = 480 // re-encoded pictures are scaled to fit MaxFaceWidth×MaxFaceHeight
+	MaxFaceHeight = 640
+	// MinFaceQuality is the lowest JPEG quality (IJG scale, 1–100) PrepareFace accepts.
+	MinFaceQuality = 50
+)
+
+// FaceOptions configures PrepareFace. The zero value uses the defaults.
+type FaceOptions struct {
+	// MaxBytes is the size budget of the resulting JPEG; 0 means DefaultFaceMaxBytes.
+	MaxBytes int
+	// MaxInputBytes refuses larger input files; 0 means DefaultFaceMaxInputBytes.
+	MaxInputBytes int
+}
+
+// Face is a face picture ready for the ISO/IEC 19794-5 record: a JPEG within the size budget.
+// It holds a picture of a person: log it only through LogValue (or String), which show its
+// size and dimensions.
+type Face struct {
+	JPEG   []byte // the JPEG file
+	Width  int    // pixels
+	Height int    // pixels
+	// Quality is the JPEG quality (IJG scale) the picture was re-encoded at, 0 when the input
+	// already fitted the budget and was kept byte for byte.
+	Quality int
+}
+
+// LogValue implements slog.LogValuer: sizes and dimensions only, never the picture.
+func (f Face) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Int("bytes", len(f.JPEG)),
+		slog.Int("width", f.Width),
+		slog.Int("height", f.Height),
+		slog.Int("quality", f.Quality),
+	)
+}
+
+// String describes the face without its picture, so that %v never prints image bytes.
+func (f Face) String() string {
+	return fmt.Sprintf("face JPEG %d bytes %d×%d quality %d", len(f.JPEG), f.Width, f.Height, f.Quality)
+}
+
+// FaceRule names the rule a face picture broke.
+type FaceRule string
+
+// The rules of PrepareFace.
+const (
+	FaceRuleNotJPEG     FaceRule = "not_jpeg"    // no JPEG SOI marker
+	FaceRuleUndecodable FaceRule = "undecodable" // a JPEG image/jpeg cannot decode (truncated, corrupt)
+	FaceRuleTooSmall    FaceRule = "too_small"   // below MinFaceWidth×MinFaceHeight
+	FaceRuleTooLarge    FaceRule = "too_large"   // input file or picture above the input limits
+	FaceRuleOverBudget  FaceRule = "over_budget" // does not fit MaxBytes even at MinFaceQuality
+)
+
+// Sentinels for errors.Is, one per rule.
+var (
+	ErrFaceNotJPEG     = errors.New("face image is not a JPEG")
+	ErrFaceUndecodable = errors.New("face image cannot be decoded")
+	ErrFaceTooSmall    = errors.New("face image is too small")
+	ErrFaceTooLarge    = errors.New("face image is too large")
+	ErrFaceOverBudget  = errors.New("face image does not fit the size budget")
+)
+
+// FaceError is the error of PrepareFace. Detail holds only sizes and dimensions, never
+// image content; Err is the decoder's error for FaceRuleUndecodable.
+type FaceError struct {
+	Rule   FaceRule
+	Detail string
+	Err    error
+}
+
+func (e *FaceError) Error() string {
+	s := "face image " + string(e.Rule)
+	if e.Detail != "" {
+		s += ": " + e.Detail
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns the rule's sentinel and the cause, so that both errors.Is(err, ErrFaceTooSmall)
+// and errors.As(err, &faceErr) work.
+func (e *FaceError) Unwrap() []error {
+	var sentinel error
+	switch e.Rule {
+	case FaceRuleNotJPEG:
+		sentinel = ErrFaceNotJPEG
+	case FaceRuleUndecodable:
+		sentinel = ErrFaceUndecodable
+	case FaceRuleTooSmall:
+		sentinel = ErrFaceTooSmall
+	case FaceRuleTooLarge:
+		sentinel = ErrFaceTooLarge
+	case FaceRuleOverBudget:
+		sentinel = ErrFaceOverBudget
+	}
+	errs := make([]error, 0, 2)
+	if sentinel != nil {
+		errs = append(errs, sentinel)
+	}
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	return errs
+}
+
+func faceErr(rule FaceRule, err error, format string, args ...any) *FaceError {
+	return &FaceError{Rule: rule, Detail: fmt.Sprintf(format, args...), Err: err}
+}
+
+// PrepareFace checks a face JPEG and brings it within the size budget.
+//
+// The input must start with the JPEG SOI marker (T.81 B.1.1.3) and decode with image/jpeg, and be
+// at least MinFaceWidth×MinFaceHeight. A JPEG that already fits opts.MaxBytes is returned byte for
+// byte (a copy). A larger one is scaled down, keeping its aspect ratio and never up, to fit within
+// MaxFaceWidth×MaxFaceHeight, and re-encoded as a baseline JFIF JPEG at the highest quality from
+// MinFaceQuality to 100 that fits the budget. Errors are *FaceError.
+func PrepareFace(jpegBytes []byte, opts FaceOptions) (*Face, error) {
+	budget := opts.MaxBytes
+	if budget <= 0 {
+		budget = DefaultFaceMaxBytes
+	}
+	maxIn := opts.MaxInputBytes
+	if maxIn <= 0 {
+		maxIn = DefaultFaceMaxInputBytes
+	}
+	// T.81 B.1.1.3: a JPEG file starts with SOI (FFD8) followed by another marker.
+	if len(jpegBytes) < 3 || jpegBytes[0] != 0xff || jpegBytes[1] != 0xd8 || jpegBytes[2] != 0xff {
+		return nil, faceErr(FaceRuleNotJPEG, nil, "no JPEG SOI marker at the start of %d bytes", len(jpegBytes))
+	}
+	if len(jpegBytes) > maxIn {
+		return nil, faceErr(FaceRuleTooLarge, nil, "file is %d bytes, limit %d", len(jpegBytes), maxIn)
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(jpegBytes))
+	if err != nil {
+		return nil, faceErr(FaceRuleUndecodable, err, "reading the JPEG header")
+	}
+	w, h := cfg.Width, cfg.Height
+	if w < MinFaceWidth || h < MinFaceHeight {
+		return nil, faceErr(FaceRuleTooSmall, nil, "picture is %d×%d, minimum %d×%d", w, h, MinFaceWidth, MinFaceHeight)
+	}
+	if int64(w)*int64(h) > MaxFaceInputPixels {
+		return nil, faceErr(FaceRuleTooLarge, nil, "picture is %d×%d, limit %d pixels", w, h, MaxFaceInputPixels)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(jpegBytes))
+	if err != nil {
+		return nil, faceErr(FaceRuleUndecodable, err, "decoding the %d×%d picture", w, h)
+	}
+	if len(jpegBytes) <= budget {
+		return &Face{JPEG: bytes.Clone(jpegBytes), Width: w, Height: h}, nil
+	}
+	nw, nh := fitWithin(w, h, MaxFaceWidth, MaxFaceHeight)
+	if nw < MinFaceWidth || nh < MinFaceHeight {
+		return nil, faceErr(FaceRuleTooSmall, nil, "picture is %d×%d; within %d×%d it would be %d×%d, minimum %d×%d",
+			w, h, MaxFaceWidth, MaxFaceHeight, nw, nh, MinFaceWidth, MinFaceHeight)
+	}
+	co := transform(planesFromImage(img).resize(nw, nh))
+	defer co.release()
+	out, q, ok := co.encodeToBudget(budget, MinFaceQuality)
+	if !ok {
+		return nil, faceErr(FaceRuleOverBudget, nil, "%d×%d picture is over %d bytes even at quality %d", nw, nh, budget, MinFaceQuality)
+	}
+	return &Face{JPEG: out, Width: nw, Height: nh, Quality: q}, nil
+}
+
+// fitWithin returns w×h scaled down (never up) to fit within maxW×maxH, keeping the aspect
+// ratio up to rounding to whole pixels.
+func fitWithin(w, h, maxW, maxH int) (int, int) {
+	if w <= maxW && h <= maxH {
+		return w, h
+	}
+	// Compare maxW/w with maxH/h without floating point.
+	if int64(maxW)*int64(h) <= int64(maxH)*int64(w) {
+		// Width is the binding side.
+		return maxW, max(1, int((int64(h)*int64(maxW)+int64(w)/2)/int64(w)))
+	}
+	return max(1, int((int64(w)*int64(maxH)+int64(h)/2)/int64(h))), maxH
+}
