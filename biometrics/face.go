@@ -134,8 +134,9 @@ func faceErr(rule FaceRule, err error, format string, args ...any) *FaceError {
 // PrepareFace checks a face JPEG and brings it within the size budget.
 //
 // The input must start with the JPEG SOI marker (T.81 B.1.1.3) and decode with image/jpeg, and be
-// at least MinFaceWidth×MinFaceHeight. A JPEG that already fits opts.MaxBytes is returned byte for
-// byte (a copy). A larger one is scaled down, keeping its aspect ratio and never up, to fit within
+// at least MinFaceWidth×MinFaceHeight. A JPEG that already fits opts.MaxBytes and
+// MaxFaceWidth×MaxFaceHeight is kept as it is, without its metadata segments (StripJPEGMetadata).
+// Any other is scaled down, keeping its aspect ratio and never up, to fit within
 // MaxFaceWidth×MaxFaceHeight, and re-encoded as a baseline JFIF JPEG at the highest quality from
 // MinFaceQuality to 100 that fits the budget. Errors are *FaceError.
 func PrepareFace(jpegBytes []byte, opts FaceOptions) (*Face, error) {
@@ -169,8 +170,14 @@ func PrepareFace(jpegBytes []byte, opts FaceOptions) (*Face, error) {
 	if err != nil {
 		return nil, faceErr(FaceRuleUndecodable, err, "decoding the %d×%d picture", w, h)
 	}
-	if len(jpegBytes) <= budget {
-		return &Face{JPEG: bytes.Clone(jpegBytes), Width: w, Height: h}, nil
+	if len(jpegBytes) <= budget && w <= MaxFaceWidth && h <= MaxFaceHeight {
+		// Kept as it is, minus metadata: EXIF and XMP can carry a camera
+		// serial, a place and a time that have no business on an ID chip.
+		kept, err := StripJPEGMetadata(jpegBytes)
+		if err != nil {
+			return nil, faceErr(FaceRuleUndecodable, err, "reading the JPEG segments")
+		}
+		return &Face{JPEG: kept, Width: w, Height: h}, nil
 	}
 	nw, nh := fitWithin(w, h, MaxFaceWidth, MaxFaceHeight)
 	if nw < MinFaceWidth || nh < MinFaceHeight {
@@ -198,4 +205,41 @@ func fitWithin(w, h, maxW, maxH int) (int, int) {
 		return maxW, max(1, int((int64(h)*int64(maxW)+int64(w)/2)/int64(w)))
 	}
 	return max(1, int((int64(w)*int64(maxH)+int64(h)/2)/int64(h))), maxH
+}
+
+// StripJPEGMetadata returns a copy of a JPEG without its metadata segments
+// (ITU-T T.81 B.2.4.5–B.2.4.6): APP1 to APP13 and APP15 (EXIF, XMP, ICC,
+// vendor data) and COM. APP0 (JFIF) and APP14 (Adobe, which says how the
+// colour components are coded) are kept. The entropy-coded data after SOS
+// is copied untouched.
+func StripJPEGMetadata(b []byte) ([]byte, error) {
+	if len(b) < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+		return nil, errors.New("no SOI marker")
+	}
+	out := make([]byte, 0, len(b))
+	out = append(out, 0xFF, 0xD8)
+	i := 2
+	for {
+		if i+4 > len(b) || b[i] != 0xFF {
+			return nil, fmt.Errorf("no marker at offset %d", i)
+		}
+		m := b[i+1]
+		if m == 0xFF { // fill byte (T.81 B.1.1.2)
+			i++
+			continue
+		}
+		n := int(b[i+2])<<8 | int(b[i+3])
+		if n < 2 || i+2+n > len(b) {
+			return nil, fmt.Errorf("segment %02X at offset %d overruns the file", m, i)
+		}
+		seg := b[i : i+2+n]
+		strip := (m >= 0xE1 && m <= 0xED) || m == 0xEF || m == 0xFE
+		if !strip {
+			out = append(out, seg...)
+		}
+		i += 2 + n
+		if m == 0xDA { // SOS: the rest is scan data and later markers
+			return append(out, b[i:]...), nil
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
 	"image/jpeg"
 	"image/png"
 	"log/slog"
@@ -302,5 +303,34 @@ func TestLoggedTypesNeverShowBiometricData(t *testing.T) {
 				t.Errorf("%s: %d characters of output: %.120q", name, len(out), out)
 			}
 		}
+	}
+}
+
+func TestKeptFaceLosesItsMetadata(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 300, 400))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i * 7)
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 30}); err != nil {
+		t.Fatal(err)
+	}
+	plain := buf.Bytes()
+	// An EXIF segment carrying a "GPS" marker, and a comment, after SOI.
+	exif := append([]byte{0xFF, 0xE1, 0x00, 0x0D}, []byte("Exif\x00\x00GPS!!")...)
+	com := append([]byte{0xFF, 0xFE, 0x00, 0x08}, []byte("serial")...)
+	tagged := append(append(append([]byte{0xFF, 0xD8}, exif...), com...), plain[2:]...)
+	f, err := PrepareFace(tagged, FaceOptions{MaxBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Quality != 0 {
+		t.Fatalf("re-encoded (quality %d) although it fits", f.Quality)
+	}
+	if bytes.Contains(f.JPEG, []byte("GPS!!")) || bytes.Contains(f.JPEG, []byte("serial")) {
+		t.Error("metadata kept")
+	}
+	if !bytes.Equal(f.JPEG, plain) {
+		t.Errorf("stripping changed more than the metadata: %d bytes, %d expected", len(f.JPEG), len(plain))
 	}
 }

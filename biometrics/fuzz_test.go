@@ -101,3 +101,19 @@ func FuzzDecodeFaceRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStripJPEGMetadata: never panics, and what it returns is never longer
+// than its input and still starts with SOI.
+func FuzzStripJPEGMetadata(f *testing.F) {
+	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xDA, 0x00, 0x02, 0x01})
+	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xFF, 0xFE, 0x00, 0x02, 0xFF, 0xDA, 0x00, 0x02})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := StripJPEGMetadata(b)
+		if err != nil {
+			return
+		}
+		if len(out) > len(b) || len(out) < 2 || out[0] != 0xFF || out[1] != 0xD8 {
+			t.Fatalf("output %X from %X", out, b)
+		}
+	})
+}
