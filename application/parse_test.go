@@ -343,3 +343,21 @@ func TestTransliterationICAO(t *testing.T) {
 		t.Error("a digit was transliterated")
 	}
 }
+
+func TestContentHashIgnoresKeyOrderAndSpacing(t *testing.T) {
+	a := []byte(`{"b":1,"a":"x"}`)
+	b := []byte("{ \"a\" : \"x\",\n \"b\" : 1 }")
+	c := []byte(`{"a":"y","b":1}`)
+	ha, _ := ContentHash(a)
+	hb, _ := ContentHash(b)
+	hc, _ := ContentHash(c)
+	if ha != hb || ha == hc {
+		t.Error("content hash is not canonical")
+	}
+	if id, batch := PeekID([]byte(`{"application_id":"TG-1","batch_id":"B 1","x":`)); id != "" || batch != "" {
+		t.Errorf("PeekID of broken JSON: %q %q", id, batch)
+	}
+	if id, _ := PeekID([]byte(`{"application_id":"TG-1","sex":"X"}`)); id != "TG-1" {
+		t.Errorf("PeekID: %q", id)
+	}
+}

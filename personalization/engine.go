@@ -89,6 +89,16 @@ type Engine struct {
 	Progress func(Step, string)
 }
 
+// Hooks are the caller's durable records at the two points that matter for
+// crash recovery (see Run).
+type Hooks struct {
+	// BeforeWrite runs just before the first write to the card: an error
+	// leaves the card blank and untouched.
+	BeforeWrite func() error
+	// AfterSeal runs just after the lock.
+	AfterSeal func() error
+}
+
 // counting counts APDUs through a transport.
 type counting struct {
 	t pcsc.Transport
@@ -123,15 +133,58 @@ func (e *Engine) Identify(card Card) (Product, string, CardState, error) {
 }
 
 // Personalize takes one card from blank to verified (chip-data.md §8, §9):
-// pre-checks (ATR, serial, blank), every file created, written, read back
-// and compared, then the key seed, the AA key and the lock, then a reset and
-// a border-grade verification against the image. A cancelled ctx stops the
-// work only before the first write: once writing began, the card is
-// finished (or fails) so that it is never left half-done by choice.
-//
-// On failure the error is a *Failure saying the step and what the card is
-// now. im.AAKey is wiped once injected.
+// pre-checks (ATR, serial, blank), then Run. On failure the error is a
+// *Failure saying the step and what the card is now.
 func (e *Engine) Personalize(ctx context.Context, card Card, im *lds.Image) (*Result, error) {
+	ct := &counting{t: card}
+	start := time.Now()
+	product, serial, err := e.Precheck(&countingCard{ct, card}, im)
+	if err != nil {
+		return nil, err
+	}
+	pre := StepTiming{Step: StepPrecheck, Duration: time.Since(start), APDUs: ct.n}
+	res, err := e.Run(ctx, card, product, serial, im, Hooks{})
+	if res != nil {
+		res.Steps = append([]StepTiming{pre}, res.Steps...)
+		res.APDUs += pre.APDUs
+	}
+	return res, err
+}
+
+// Precheck identifies the card (product by ATR, serial) and refuses it
+// unless it is blank and can take the image. Nothing is written. A refusal
+// is a *Failure with Step StepPrecheck.
+func (e *Engine) Precheck(card Card, im *lds.Image) (Product, string, error) {
+	if e.Progress != nil {
+		e.Progress(StepPrecheck, "ATR, chip serial, blank")
+	}
+	product, serial, state, err := e.Identify(card)
+	refuse := func(state CardState, err error) (Product, string, error) {
+		return product, serial, &Failure{Step: StepPrecheck, Card: state, Serial: serial, Err: err}
+	}
+	switch {
+	case err != nil:
+		return refuse(state, err)
+	case state == CardLocked:
+		return refuse(CardLocked, ErrLocked)
+	case state == CardWritten:
+		return refuse(CardWritten, ErrNotBlank)
+	case im == nil || im.AAKey == nil:
+		return refuse(CardBlank, errors.New("the chip image has no Active Authentication key"))
+	case im.AAKey.N.BitLen() > product.MaxAAKeyBits:
+		return refuse(CardBlank, fmt.Errorf("%w: %s takes RSA keys up to %d bits, the image has %d", ErrWrongStock, product.Name, product.MaxAAKeyBits, im.AAKey.N.BitLen()))
+	}
+	return product, serial, nil
+}
+
+// Run writes, seals and verifies a card that Precheck (or Identify) found
+// blank just before, on the same connection. A cancelled ctx stops the work
+// only before the first write: once writing began, the card is finished (or
+// fails) so that it is never left half-done by choice. Hooks run at their
+// points: BeforeWrite must make the coming write durable knowledge (an
+// error leaves the card blank and untouched); AfterSeal records that the
+// card is locked (see Hooks). im.AAKey is wiped once injected.
+func (e *Engine) Run(ctx context.Context, card Card, product Product, serial string, im *lds.Image, h Hooks) (*Result, error) {
 	now := e.Now
 	if now == nil {
 		now = time.Now
@@ -141,7 +194,7 @@ func (e *Engine) Personalize(ctx context.Context, card Card, im *lds.Image) (*Re
 		rnd = rand.Reader
 	}
 	ct := &counting{t: card}
-	res := &Result{ATR: card.ATR()}
+	res := &Result{ATR: card.ATR(), Serial: serial, Product: product.Name}
 	var stepStart time.Time
 	var stepAPDUs int
 	begin := func(s Step, what string) {
@@ -154,53 +207,40 @@ func (e *Engine) Personalize(ctx context.Context, card Card, im *lds.Image) (*Re
 		res.Steps = append(res.Steps, StepTiming{Step: s, Duration: time.Since(stepStart), APDUs: ct.n - stepAPDUs})
 	}
 	fail := func(s Step, state CardState, err error) (*Result, error) {
-		return nil, &Failure{Step: s, Card: state, Serial: res.Serial, Err: err}
+		return nil, &Failure{Step: s, Card: state, Serial: serial, Err: err}
 	}
-
-	// 1. Pre-checks: nothing is written to a card we are not sure of.
-	begin(StepPrecheck, "ATR, chip serial, blank")
-	identified := &countingCard{ct, card}
-	product, serial, state, err := e.Identify(identified)
-	res.Serial, res.Product = serial, product.Name
-	if err != nil {
-		// Nothing was written: the card is as it came.
-		return fail(StepPrecheck, state, err)
-	}
-	switch state {
-	case CardLocked:
-		return fail(StepPrecheck, CardLocked, ErrLocked)
-	case CardWritten:
-		return fail(StepPrecheck, CardWritten, ErrNotBlank)
-	}
-	if im.AAKey == nil {
-		return fail(StepPrecheck, CardBlank, errors.New("the chip image has no Active Authentication key"))
-	}
-	if im.AAKey.N.BitLen() > product.MaxAAKeyBits {
-		return fail(StepPrecheck, CardBlank, fmt.Errorf("%w: %s takes RSA keys up to %d bits, the image has %d", ErrWrongStock, product.Name, product.MaxAAKeyBits, im.AAKey.N.BitLen()))
-	}
-	end(StepPrecheck)
 	if err := ctx.Err(); err != nil {
 		return fail(StepPrecheck, CardBlank, err)
 	}
+	if h.BeforeWrite != nil {
+		if err := h.BeforeWrite(); err != nil {
+			return fail(StepPrecheck, CardBlank, fmt.Errorf("before writing: %w", err))
+		}
+	}
 
-	// 2. Write and read back. From the first CREATE FILE on, the card is
-	// ours: a failure leaves it written (or unknown, if it went away).
+	// Write and read back. From the first CREATE FILE on, the card is ours:
+	// a failure leaves it written (or unknown, if it went away).
 	begin(StepWrite, fmt.Sprintf("%d files", len(im.Files)))
 	if err := e.Profile.Write(ct, product, im); err != nil {
 		return fail(StepWrite, stateAfterError(err, CardWritten), err)
 	}
 	end(StepWrite)
 
-	// 3. Seal: irreversible.
+	// Seal: irreversible.
 	begin(StepSeal, "MRZ key seed, AA key, lock")
 	if err := e.Profile.Seal(ct, product, im); err != nil {
 		// Whether the lock took effect is not known unless the chip
-		// answered: treat the card as spoiled either way.
+		// answered: the card is spoiled either way.
 		return fail(StepSeal, stateAfterError(err, CardWritten), err)
 	}
 	end(StepSeal)
+	if h.AfterSeal != nil {
+		if err := h.AfterSeal(); err != nil {
+			return fail(StepVerify, CardLocked, fmt.Errorf("after sealing: %w", err))
+		}
+	}
 
-	// 4. Verify as a reader would.
+	// Verify as a reader would.
 	begin(StepVerify, "reset, BAC, secure messaging reads, passive and active authentication")
 	if err := card.Reset(); err != nil {
 		return fail(StepVerify, stateAfterError(err, CardLocked), fmt.Errorf("reset: %w", err))

@@ -229,11 +229,16 @@ func Verify(t pcsc.Transport, bac lds.BACInputs, o VerifyOptions) (*Report, erro
 	return r, nil
 }
 
+// firstDiff says where two files first differ — the offset only: the bytes
+// are personal data.
 func firstDiff(a, b []byte) string {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		if a[i] != b[i] {
-			return fmt.Sprintf(" (first at offset %d: %02X, written %02X)", i, a[i], b[i])
+			return fmt.Sprintf(" (first difference at offset %d)", i)
 		}
+	}
+	if len(a) != len(b) {
+		return fmt.Sprintf(" (%d bytes, %d written)", len(a), len(b))
 	}
 	return ""
 }

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cccd-station/station/pcsc"
+	"github.com/cccd-station/station/pcsc/pcscdtest"
+	"github.com/cccd-station/station/pcsc/vcard"
+	"github.com/cccd-station/station/pcsc/vcard/emrtd"
+)
+
+func TestMain(m *testing.M) { pcscdtest.Main(m, 3) }
+
+// plug puts a virtual chip into reader i of the test pcscd and waits until
+// pcscd sees it.
+func plug(t *testing.T, i int, card vcard.Card) string {
+	t.Helper()
+	st := pcscdtest.Require(t)
+	slot, err := vcard.Plug(context.Background(), st.Addr(i), card)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(slot.Remove)
+	sys, err := pcsc.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close()
+	name := st.ReaderName(i)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		states, _ := sys.List()
+		for _, s := range states {
+			if s.Name == name && s.Present {
+				return name
+			}
+		}
+	}
+	t.Fatalf("card not seen in %s", name)
+	return ""
+}
+
+func TestPersonalizeThenVerifyAsAReader(t *testing.T) {
+	dir := t.TempDir()
+	pkiDir := filepath.Join(dir, "pki")
+	if code, _, e := stationctl(t, "pki", "init", "--dir", pkiDir); code != 0 {
+		t.Fatal(e)
+	}
+	chip := emrtd.New(emrtd.ModelExt144)
+	reader := plug(t, 0, chip)
+	app := "../../testdata/samples/tran-thi-ngoc-anh.json"
+	code, out, errs := stationctl(t, "personalize", "--reader", reader, "--application", app, "--pki", pkiDir)
+	if code != 0 || !strings.Contains(out, "VERIFIED serial "+chip.Serial()) {
+		t.Fatalf("personalize: exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, step := range []string{"precheck", "write", "seal", "verify", "ok   Active Authentication", "ok   SOD signature"} {
+		if !strings.Contains(out, step) {
+			t.Errorf("output lacks %q:\n%s", step, out)
+		}
+	}
+	if !chip.Locked() {
+		t.Error("chip not locked")
+	}
+
+	csca := filepath.Join(pkiDir, "csca.pem")
+	code, out, errs = stationctl(t, "verify", "--reader", reader, "--application", app, "--csca", csca)
+	if code != 0 || !strings.Contains(out, "VERIFIED") {
+		t.Fatalf("verify --application: exit %d\n%s\n%s", code, out, errs)
+	}
+	// The MRZ keys by hand, as printed on the card: document number 190012345,
+	// born 1990-02-28, expires 2030-02-28.
+	code, out, _ = stationctl(t, "verify", "--reader", reader, "--doc", "190012345", "--dob", "900228", "--exp", "300228", "--csca", csca)
+	if code != 0 {
+		t.Fatalf("verify --doc: exit %d\n%s", code, out)
+	}
+	code, out, _ = stationctl(t, "verify", "--reader", reader, "--doc", "190012345", "--dob", "900301", "--exp", "300228", "--csca", csca)
+	if code != exitCardFailed || !strings.Contains(out, "FAIL BAC") {
+		t.Errorf("wrong date of birth: exit %d\n%s", code, out)
+	}
+}
+
+func TestPersonalizeFailureSaysStepAndReason(t *testing.T) {
+	dir := t.TempDir()
+	pkiDir := filepath.Join(dir, "pki")
+	stationctl(t, "pki", "init", "--dir", pkiDir)
+	chip := emrtd.New(emrtd.ModelShort80, emrtd.WithFaults(emrtd.Faults{MemoryFailure: emrtd.AnyFile(40)}))
+	reader := plug(t, 1, chip)
+	code, out, _ := stationctl(t, "personalize", "--reader", reader, "--application", "../../testdata/samples/le-dinh-duc.json", "--pki", pkiDir)
+	if code != exitCardFailed || !strings.Contains(out, "FAILED   write") || !strings.Contains(out, "SPOILED (serial "+chip.Serial()) {
+		t.Errorf("exit %d\n%s", code, out)
+	}
+	// A locked card is refused, and nothing is written.
+	good := emrtd.New(emrtd.ModelShort80)
+	reader = plug(t, 2, good)
+	if code, out, _ := stationctl(t, "personalize", "--reader", reader, "--application", "../../testdata/samples/le-dinh-duc.json", "--pki", pkiDir); code != 0 {
+		t.Fatalf("first perso: %d %s", code, out)
+	}
+	code, out, _ = stationctl(t, "personalize", "--reader", reader, "--application", "../../testdata/samples/le-dinh-duc.json", "--pki", pkiDir)
+	if code != exitCardFailed || !strings.Contains(out, "FAILED   precheck") || !strings.Contains(out, "refused") {
+		t.Errorf("locked card: exit %d\n%s", code, out)
+	}
+}
