@@ -7,6 +7,7 @@ package deps
 import (
 	_ "github.com/ThalesGroup/crypto11"
 	_ "github.com/chromedp/chromedp"
+	_ "github.com/getkin/kin-openapi/openapi3filter"
 	_ "github.com/ebfe/scard"
 	_ "github.com/go-piv/piv-go/v2/piv"
 	_ "github.com/labstack/echo/v4"

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/cccd-station/station/application"
+	"github.com/cccd-station/station/personalization"
+	"github.com/cccd-station/station/personalization/signer"
+)
+
+// Config is the station's configuration file (YAML). Every field is
+// documented in docs/configuration.md; Check explains what is wrong with a
+// bad one.
+type Config struct {
+	StationID string `yaml:"station_id"`
+	DataDir   string `yaml:"data_dir"`
+	Listen    string `yaml:"listen"`
+
+	TLS struct {
+		CertFile string `yaml:"cert_file"`
+		KeyFile  string `yaml:"key_file"`
+		// ClientCertSHA256: pinned client certificates (mutual TLS),
+		// hex SHA-256 of each DER certificate.
+		ClientCertSHA256 []string `yaml:"client_cert_sha256"`
+	} `yaml:"tls"`
+
+	Readers struct {
+		// Source: "pcscd" (the system's PC/SC service) or "inprocess"
+		// (virtual readers, the demo).
+		Source string `yaml:"source"`
+		// Use and Ignore are reader-name patterns (path.Match syntax,
+		// e.g. "Virtual PCD*"); Ignore wins. Empty Use: every reader.
+		Use    []string `yaml:"use"`
+		Ignore []string `yaml:"ignore"`
+		// InProcess: how many virtual readers with card feeders (source
+		// inprocess).
+		InProcess int `yaml:"inprocess"`
+	} `yaml:"readers"`
+
+	Profile    string                    `yaml:"profile"`  // "jmrtd"
+	Products   []personalization.Product `yaml:"products"` // the card stock; default: the virtual chips
+	AAKeyBits  int                       `yaml:"aa_key_bits"`
+	FaceBudget int                       `yaml:"face_budget"`
+	Policy     string                    `yaml:"policy"`
+
+	Signer signer.Config `yaml:"signer"`
+	// CSCAFile: the CSCA certificate(s) verification trusts (PEM).
+	CSCAFile string `yaml:"csca_file"`
+
+	// DataKey: the AES-256 key of personal data at rest: a file (mode
+	// 0600) or an environment variable, never here in clear.
+	DataKey struct {
+		File string `yaml:"file"`
+		Env  string `yaml:"env"`
+	} `yaml:"data_key"`
+
+	Queue struct {
+		MaxAttempts int           `yaml:"max_attempts"`
+		Retention   time.Duration `yaml:"retention"`
+		Ahead       int           `yaml:"ahead"`
+	} `yaml:"queue"`
+
+	Webhook struct {
+		URL       string `yaml:"url"`
+		TokenFile string `yaml:"token_file"`
+	} `yaml:"webhook"`
+
+	Log struct {
+		Level  string `yaml:"level"`  // debug, info, warn, error
+		Format string `yaml:"format"` // text, json
+		// APDUTrace: log every APDU (masked) at debug level.
+		APDUTrace bool `yaml:"apdu_trace"`
+	} `yaml:"log"`
+}
+
+// defaults fills what a configuration may leave out.
+func (c *Config) defaults() {
+	if c.StationID == "" {
+		c.StationID = "station"
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8080"
+	}
+	if c.Readers.Source == "" {
+		c.Readers.Source = "pcscd"
+	}
+	if c.Readers.InProcess == 0 {
+		c.Readers.InProcess = 4
+	}
+	if c.Profile == "" {
+		c.Profile = "jmrtd"
+	}
+	if c.AAKeyBits == 0 {
+		c.AAKeyBits = 2048
+	}
+	if c.FaceBudget == 0 {
+		c.FaceBudget = 20000
+	}
+	if c.Policy == "" {
+		c.Policy = string(application.PolicyCCCD2014)
+	}
+	if c.Queue.MaxAttempts == 0 {
+		c.Queue.MaxAttempts = 3
+	}
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+}
+
+// loadConfig reads a YAML configuration strictly: an unknown key is an
+// error (a misspelt key must not silently fall back to a default).
+func loadConfig(path string) (*Config, error) {
+	var c Config
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	return &c, nil
+}
+
+// Check validates the configuration, naming each wrong key and why.
+func (c *Config) Check() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if c.DataDir == "" {
+		bad("data_dir", "required (or --data-dir)")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "must be HOST:PORT (%v)", err)
+	}
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls", "cert_file and key_file go together")
+	}
+	if len(c.TLS.ClientCertSHA256) > 0 && c.TLS.CertFile == "" {
+		bad("tls.client_cert_sha256", "pinned client certificates need TLS (cert_file, key_file)")
+	}
+	for i, fp := range c.TLS.ClientCertSHA256 {
+		if len(strings.ReplaceAll(fp, ":", "")) != 64 {
+			bad(fmt.Sprintf("tls.client_cert_sha256[%d]", i), "must be the 64 hex digits of a SHA-256")
+		}
+	}
+	switch c.Readers.Source {
+	case "pcscd", "inprocess":
+	default:
+		bad("readers.source", "must be pcscd or inprocess")
+	}
+	for _, p := range append(append([]string{}, c.Readers.Use...), c.Readers.Ignore...) {
+		if _, err := filepath.Match(p, ""); err != nil {
+			bad("readers.use/ignore", "pattern %q: %v", p, err)
+		}
+	}
+	if c.Readers.InProcess < 1 || c.Readers.InProcess > 64 {
+		bad("readers.inprocess", "must be 1–64")
+	}
+	if c.Profile != "jmrtd" {
+		bad("profile", "only jmrtd is implemented")
+	}
+	for i, p := range c.Products {
+		if err := p.Check(); err != nil {
+			bad(fmt.Sprintf("products[%d]", i), "%v", err)
+		}
+	}
+	if c.AAKeyBits != 1024 && c.AAKeyBits != 2048 {
+		bad("aa_key_bits", "must be 1024 or 2048")
+	}
+	if c.FaceBudget < 5000 || c.FaceBudget > 32000 {
+		bad("face_budget", "must be 5000–32000 bytes (a file on the chip holds at most 32767)")
+	}
+	if _, err := application.ParsePolicy(c.Policy); err != nil {
+		bad("policy", "%v", err)
+	}
+	switch c.Signer.Backend {
+	case "file":
+		if c.Signer.KeyFile == "" || c.Signer.CertFile == "" {
+			bad("signer", "backend file needs key_file and cert_file")
+		}
+	case "pkcs11":
+		if c.Signer.Module == "" || c.Signer.TokenLabel == "" || c.Signer.KeyLabel == "" {
+			bad("signer", "backend pkcs11 needs module, token_label and key_label")
+		}
+	case "piv":
+	default:
+		bad("signer.backend", "must be file, pkcs11 or piv")
+	}
+	if c.Signer.Backend != "file" && c.Signer.PINFile == "" && c.Signer.PINEnv == "" {
+		bad("signer", "backend %s needs pin_file or pin_env (a PIN is never written in the configuration)", c.Signer.Backend)
+	}
+	if c.CSCAFile == "" {
+		bad("csca_file", "required: the CSCA certificate(s) that verification trusts")
+	}
+	if (c.DataKey.File == "") == (c.DataKey.Env == "") {
+		bad("data_key", "exactly one of file or env")
+	}
+	if c.Queue.MaxAttempts < 1 || c.Queue.MaxAttempts > 10 {
+		bad("queue.max_attempts", "must be 1–10")
+	}
+	if c.Queue.Retention < 0 {
+		bad("queue.retention", "must not be negative")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "must be text or json")
+	}
+	return errors.Join(errs...)
+}
+
+// useReader returns the reader filter of the configuration.
+func (c *Config) useReader() func(string) bool {
+	return func(name string) bool {
+		for _, p := range c.Readers.Ignore {
+			if ok, _ := filepath.Match(p, name); ok {
+				return false
+			}
+		}
+		if len(c.Readers.Use) == 0 {
+			return true
+		}
+		for _, p := range c.Readers.Use {
+			if ok, _ := filepath.Match(p, name); ok {
+				return true
+			}
+		}
+		return false
+	}
+}

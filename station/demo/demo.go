@@ -1,0 +1,196 @@
+// Package demo assembles what the demo station needs besides the station
+// itself: in-process virtual readers with card feeders of blank virtual
+// chips, a TEST PKI, and a stand-in for the central system that sends
+// applications of invented people and acknowledges their final states. It is
+// linked into stationd for `--demo` only; production runs never call it.
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cccd-station/station/application/synthetic"
+	"github.com/cccd-station/station/pcsc/vcard"
+	"github.com/cccd-station/station/pcsc/vcard/emrtd"
+	"github.com/cccd-station/station/personalization/pki"
+	"github.com/cccd-station/station/queue"
+	"github.com/cccd-station/station/station"
+)
+
+// EnsurePKI creates a TEST PKI in dir unless one is there, and loads it.
+func EnsurePKI(dir string) (*pki.PKI, error) {
+	if _, err := os.Stat(filepath.Join(dir, pki.CSCAFile)); errors.Is(err, os.ErrNotExist) {
+		if err := pki.Init(pki.Options{Dir: dir, Station: "demo"}); err != nil {
+			return nil, err
+		}
+	}
+	return pki.Load(dir)
+}
+
+// ReaderName is the name of the i-th in-process reader.
+func ReaderName(i int) string { return fmt.Sprintf("Demo Card Printer %02d", i) }
+
+// Rack is n in-process readers, each fed with blank chips.
+type Rack struct {
+	*vcard.Rack
+	Feeders []*vcard.Feeder
+	wg      sync.WaitGroup
+}
+
+// RackOptions shape the virtual readers.
+type RackOptions struct {
+	Readers int           // default 4
+	Model   emrtd.Model   // default ext144
+	Latency emrtd.Latency // default off
+	SaveDir string        // written cards are saved here as <serial>.json
+	Log     *slog.Logger
+}
+
+// NewRack starts the readers and their feeders; they run until ctx is done.
+func NewRack(ctx context.Context, o RackOptions) *Rack {
+	if o.Readers <= 0 {
+		o.Readers = 4
+	}
+	if o.Model.Name == "" {
+		o.Model = emrtd.ModelExt144
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	names := make([]string, o.Readers)
+	for i := range names {
+		names[i] = ReaderName(i)
+	}
+	r := &Rack{Rack: vcard.NewRack(names...)}
+	for _, name := range names {
+		blank := func() (vcard.Persistent, error) {
+			var opts []emrtd.Option
+			if !o.Latency.IsZero() {
+				opts = append(opts, emrtd.WithLatency(o.Latency))
+			}
+			return emrtd.New(o.Model, opts...), nil
+		}
+		fopts := []vcard.FeederOption{vcard.FeederLog(o.Log)}
+		if o.SaveDir != "" {
+			fopts = append(fopts, vcard.SaveDir(o.SaveDir))
+		}
+		f := vcard.NewFeeder(r.Bay(name), blank, fopts...)
+		r.Feeders = append(r.Feeders, f)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if err := f.Run(ctx); err != nil {
+				o.Log.Error("demo feeder stopped", "reader", name, "err", err)
+			}
+		}()
+	}
+	return r
+}
+
+// Wait returns when every feeder has stopped (ctx done).
+func (r *Rack) Wait() { r.wg.Wait() }
+
+// Central stands in for the central card management system: it keeps a
+// backlog of applications of invented people waiting at the station, and
+// acknowledges final states so that the station purges their data.
+type Central struct {
+	Station *station.Station
+	Store   *queue.Store
+	Backlog int   // applications kept waiting (validated + prepared), default 12
+	Seed    int64 // which invented people
+	Log     *slog.Logger
+	// AckAfter: how long after a final state central acknowledges it
+	// (default 10 s; negative: never).
+	AckAfter time.Duration
+	next     int
+}
+
+// Run sends and acknowledges until ctx is done.
+func (c *Central) Run(ctx context.Context) {
+	if c.Backlog <= 0 {
+		c.Backlog = 12
+	}
+	if c.AckAfter == 0 {
+		c.AckAfter = 10 * time.Second
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	if c.Seed == 0 {
+		c.Seed = time.Now().UnixNano()
+	}
+	var cursor int64
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		c.topUp(ctx)
+		if c.AckAfter > 0 {
+			cursor = c.acknowledge(ctx, cursor)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Central) topUp(ctx context.Context) {
+	counts, err := c.Store.CountByState(ctx)
+	if err != nil {
+		return
+	}
+	waiting := counts[queue.StateValidated] + counts[queue.StatePrepared]
+	var docs [][]byte
+	for i := waiting; i < c.Backlog; i++ {
+		doc, err := synthetic.Application(c.Seed, c.next, synthetic.Options{IDPrefix: "DEMO"})
+		c.next++
+		if err != nil {
+			c.Log.Error("demo central: inventing an applicant", "err", err)
+			return
+		}
+		docs = append(docs, doc)
+	}
+	if len(docs) == 0 {
+		return
+	}
+	res, err := c.Station.Intake(queue.WithActor(ctx, "central"), docs)
+	if err != nil {
+		c.Log.Error("demo central: intake", "err", err)
+		return
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			c.Log.Warn("demo central: application not taken", "application_id", r.ApplicationID, "err", r.Err)
+		}
+	}
+}
+
+// acknowledge acknowledges, up to the newest event older than AckAfter,
+// every final state.
+func (c *Central) acknowledge(ctx context.Context, cursor int64) int64 {
+	evs, err := c.Store.Events(ctx, cursor, 500)
+	if err != nil {
+		return cursor
+	}
+	upto := cursor
+	for _, e := range evs {
+		if time.Since(e.At) < c.AckAfter {
+			break
+		}
+		upto = e.Seq
+	}
+	if upto > cursor {
+		if _, err := c.Store.Ack(queue.WithActor(ctx, "central"), upto); err != nil {
+			c.Log.Error("demo central: ack", "err", err)
+			return cursor
+		}
+	}
+	return upto
+}

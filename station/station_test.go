@@ -1,0 +1,325 @@
+package station
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cccd-station/station/application/synthetic"
+	"github.com/cccd-station/station/pcsc"
+	"github.com/cccd-station/station/pcsc/pcscdtest"
+	"github.com/cccd-station/station/pcsc/vcard"
+	"github.com/cccd-station/station/pcsc/vcard/emrtd"
+	"github.com/cccd-station/station/personalization/pki"
+	"github.com/cccd-station/station/personalization/signer"
+	"github.com/cccd-station/station/queue"
+)
+
+func TestMain(m *testing.M) { pcscdtest.Main(m, 8) }
+
+// rig is a station on a real SQLite file, driving the vpcd readers of the
+// test pcscd, with a card feeder of virtual chips in each reader.
+type rig struct {
+	t       *testing.T
+	st      *Station
+	store   *queue.Store
+	dir     string
+	readers []string
+	feeders []*vcard.Feeder
+	ejected chan vcard.Ejection
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+type rigOptions struct {
+	readers  []int                               // vpcd reader indexes of the shared stack
+	blank    func(reader, n int) vcard.Persistent // nil: blank short80 chips
+	aaBits   int
+	attempts int
+}
+
+func newRig(t *testing.T, o rigOptions) *rig {
+	t.Helper()
+	stack := pcscdtest.Require(t)
+	dir := t.TempDir()
+	key, err := queue.GenerateKeyFile(filepath.Join(dir, "data.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := queue.Open(filepath.Join(dir, "station.db"), key, queue.Options{MaxAttempts: o.attempts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pki.Init(pki.Options{Dir: filepath.Join(dir, "pki")}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := pki.Load(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sgn, err := signer.Open(context.Background(), p.Signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := pcsc.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &rig{t: t, store: store, dir: dir, cancel: cancel, done: make(chan struct{}), ejected: make(chan vcard.Ejection, 1000)}
+	use := map[string]bool{}
+	var wg sync.WaitGroup
+	for _, i := range o.readers {
+		name := stack.ReaderName(i)
+		use[name] = true
+		r.readers = append(r.readers, name)
+		n := 0
+		blank := func() (vcard.Persistent, error) {
+			n++
+			if o.blank != nil {
+				return o.blank(i, n), nil
+			}
+			return emrtd.New(emrtd.ModelShort80), nil
+		}
+		f := vcard.NewFeeder(vcard.VPCDBay(ctx, stack.Addr(i)), blank,
+			vcard.SaveDir(filepath.Join(dir, "cards")), vcard.OnEject(func(e vcard.Ejection) { r.ejected <- e }))
+		r.feeders = append(r.feeders, f)
+		wg.Add(1)
+		go func() { defer wg.Done(); f.Run(ctx) }()
+	}
+	aa := o.aaBits
+	if aa == 0 {
+		aa = 1024
+	}
+	st, err := New(Options{
+		Store: store, Readers: sys, Signer: sgn, CSCAs: p.CSCAs, AAKeyBits: aa,
+		UseReader: func(n string) bool { return use[n] },
+		Log:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.st = st
+	go func() {
+		defer close(r.done)
+		st.Run(ctx)
+		wg.Wait()
+	}()
+	// Wait until the station drives every reader.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if len(st.Snapshot().Readers) == len(o.readers) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readers not up: %+v", st.Snapshot())
+		}
+	}
+	t.Cleanup(func() {
+		r.stop()
+		sys.Close()
+		sgn.Close()
+		store.Close()
+	})
+	return r
+}
+
+func (r *rig) stop() {
+	r.cancel()
+	<-r.done
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// submit sends n invented applicants and returns their ids.
+func (r *rig) submit(seed int64, first, n int) []string {
+	r.t.Helper()
+	var docs [][]byte
+	for i := first; i < first+n; i++ {
+		d, err := synthetic.Application(seed, i, synthetic.Options{})
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		docs = append(docs, d)
+	}
+	res, err := r.st.Intake(context.Background(), docs)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ids := make([]string, len(res))
+	for i, x := range res {
+		if x.Err != nil || x.State != queue.StateValidated {
+			r.t.Fatalf("intake %d: %+v", i, x)
+		}
+		ids[i] = x.ApplicationID
+	}
+	return ids
+}
+
+// waitFinal waits until every application is in a final or attention state.
+func (r *rig) waitFinal(ids []string, timeout time.Duration) map[string]*queue.Status {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		out := map[string]*queue.Status{}
+		pending := 0
+		for _, id := range ids {
+			s, err := r.store.Status(context.Background(), id)
+			if err != nil {
+				r.t.Fatal(err)
+			}
+			out[id] = s
+			if !s.State.Final() && s.State != queue.StateNeedsAttention {
+				pending++
+			}
+		}
+		if pending == 0 {
+			return out
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%d of %d applications not finished after %v: %+v", pending, len(ids), timeout, r.st.Snapshot())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkEvents: the feed is gap-free and each application's events are in
+// the order of the state machine.
+func (r *rig) checkEvents() []queue.Event {
+	r.t.Helper()
+	evs, err := r.store.Events(context.Background(), 0, 100000)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for i, e := range evs {
+		if e.Seq != int64(i+1) {
+			r.t.Fatalf("event feed has a gap: position %d has cursor %d", i+1, e.Seq)
+		}
+	}
+	return evs
+}
+
+func TestBatchIsIssuedThroughPCSCD(t *testing.T) {
+	r := newRig(t, rigOptions{readers: []int{0, 1, 2}})
+	ids := r.submit(1, 0, 9)
+	final := r.waitFinal(ids, 90*time.Second)
+	serials := map[string]bool{}
+	for id, s := range final {
+		if s.State != queue.StateIssued {
+			t.Fatalf("%s: %s (%s)", id, s.State, s.Reason)
+		}
+		verified := 0
+		for _, c := range s.Cards {
+			if c.State == queue.CardVerified {
+				verified++
+				serials[c.Serial] = true
+			}
+		}
+		if verified != 1 {
+			t.Errorf("%s has %d verified cards", id, verified)
+		}
+	}
+	r.checkEvents()
+	// Every verified card was handed out and saved by the feeder, locked.
+	deadline := time.Now().Add(10 * time.Second)
+	for len(serials) > 0 && time.Now().Before(deadline) {
+		select {
+		case e := <-r.ejected:
+			delete(serials, e.Serial)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if len(serials) > 0 {
+		t.Errorf("verified cards never handed out: %v", serials)
+	}
+}
+
+func TestCardPulledMidWriteIsSpoiledAndReissued(t *testing.T) {
+	// The first card in the reader is pulled out after 30 APDUs.
+	r := newRig(t, rigOptions{readers: []int{3}, blank: func(_, n int) vcard.Persistent {
+		if n == 1 {
+			return emrtd.New(emrtd.ModelShort80, emrtd.WithFaults(emrtd.Faults{RemoveAfter: 30}))
+		}
+		return emrtd.New(emrtd.ModelShort80)
+	}})
+	ids := r.submit(2, 0, 1)
+	s := r.waitFinal(ids, 60*time.Second)[ids[0]]
+	if s.State != queue.StateIssued || s.Attempts != 2 || len(s.Cards) != 2 {
+		t.Fatalf("status %+v", s)
+	}
+	if s.Cards[0].State != queue.CardSpoiled || s.Cards[0].Serial == "" || s.Cards[1].State != queue.CardVerified {
+		t.Errorf("cards %+v", s.Cards)
+	}
+	spoiled, err := r.store.Cards(context.Background(), queue.CardFilter{State: queue.CardSpoiled})
+	if err != nil || len(spoiled) != 1 || spoiled[0].Serial != s.Cards[0].Serial {
+		t.Errorf("spoiled cards %+v %v", spoiled, err)
+	}
+	r.checkEvents()
+}
+
+func TestRetriesExhaustedNeedAttention(t *testing.T) {
+	r := newRig(t, rigOptions{readers: []int{4}, attempts: 2, blank: func(_, n int) vcard.Persistent {
+		return emrtd.New(emrtd.ModelShort80, emrtd.WithFaults(emrtd.Faults{MemoryFailure: emrtd.AnyFile(5)}))
+	}})
+	ids := r.submit(3, 0, 1)
+	s := r.waitFinal(ids, 60*time.Second)[ids[0]]
+	if s.State != queue.StateNeedsAttention || len(s.Cards) != 2 {
+		t.Fatalf("status %+v", s)
+	}
+	for _, c := range s.Cards {
+		if c.State != queue.CardSpoiled {
+			t.Errorf("card %+v", c)
+		}
+	}
+}
+
+func TestCancelledBeforePersoIsNeverIssued(t *testing.T) {
+	r := newRig(t, rigOptions{readers: []int{5}})
+	if err := r.st.Pause(r.readers[0]); err != nil {
+		t.Fatal(err)
+	}
+	ids := r.submit(4, 0, 2)
+	if st, err := r.store.Cancel(queue.WithActor(context.Background(), "central"), ids[0]); err != nil || st != queue.StateCancelled {
+		t.Fatalf("cancel: %v %v", st, err)
+	}
+	r.st.Resume(r.readers[0])
+	final := r.waitFinal(ids, 60*time.Second)
+	if final[ids[0]].State != queue.StateCancelled || len(final[ids[0]].Cards) != 0 {
+		t.Errorf("cancelled: %+v", final[ids[0]])
+	}
+	if final[ids[1]].State != queue.StateIssued {
+		t.Errorf("other: %+v", final[ids[1]])
+	}
+	if _, err := r.store.Cancel(context.Background(), ids[1]); err == nil {
+		t.Error("an issued application was cancelled")
+	}
+}
+
+func TestPausedReaderTakesNoWork(t *testing.T) {
+	r := newRig(t, rigOptions{readers: []int{6}})
+	if err := r.st.Pause(r.readers[0]); err != nil {
+		t.Fatal(err)
+	}
+	ids := r.submit(5, 0, 1)
+	time.Sleep(1500 * time.Millisecond)
+	s, _ := r.store.Status(context.Background(), ids[0])
+	if s.State == queue.StateIssued || len(s.Cards) != 0 {
+		t.Fatalf("a paused reader took work: %+v", s)
+	}
+	snap := r.st.Snapshot()
+	if len(snap.Readers) != 1 || snap.Readers[0].State != ReaderPaused || !snap.Readers[0].Paused {
+		t.Errorf("snapshot %+v", snap.Readers)
+	}
+	if err := r.st.Pause("no such reader"); err == nil {
+		t.Error("pausing an unknown reader")
+	}
+	r.st.Resume(r.readers[0])
+	r.waitFinal(ids, 60*time.Second)
+}

@@ -1,0 +1,392 @@
+package station
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cccd-station/station/pcsc"
+	"github.com/cccd-station/station/personalization"
+	"github.com/cccd-station/station/personalization/lds"
+	"github.com/cccd-station/station/queue"
+)
+
+// worker is the one goroutine that owns a reader: nothing else talks to
+// its card.
+type worker struct {
+	s       *Station
+	name    string
+	cancel  context.CancelFunc
+	done    chan struct{}
+	kickCh  chan struct{}
+	present  atomic.Bool  // a card is in the reader, as the last event said
+	removals atomic.Int64 // cards taken out so far (CardRemoved events)
+
+	mu     sync.Mutex
+	issued []time.Time // issue times of the last hour
+}
+
+func newWorker(s *Station, name string, present bool) *worker {
+	w := &worker{s: s, name: name, done: make(chan struct{}), kickCh: make(chan struct{}, 1)}
+	w.present.Store(present)
+	return w
+}
+
+// kick wakes the worker if it waits.
+func (w *worker) kick() {
+	select {
+	case w.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+func (w *worker) issuedSince(t time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, at := range w.issued {
+		if at.After(t) {
+			n++
+		}
+	}
+	return n
+}
+
+func (w *worker) countIssued(at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	keep := w.issued[:0]
+	for _, t := range w.issued {
+		if t.After(at.Add(-time.Hour)) {
+			keep = append(keep, t)
+		}
+	}
+	w.issued = append(keep, at)
+}
+
+func (w *worker) set(state ReaderState, f func(r *ReaderStatus)) {
+	w.s.setReader(w.name, func(r *ReaderStatus) {
+		r.State = state
+		if f != nil {
+			f(r)
+		}
+	})
+}
+
+func (w *worker) fail(state ReaderState, err error) {
+	now := w.s.opt.Now()
+	w.set(state, func(r *ReaderStatus) { r.LastError, r.LastErrorAt = err.Error(), &now })
+}
+
+// wait blocks until kicked, ctx is done, or d passes.
+func (w *worker) wait(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-w.kickCh:
+	case <-t.C:
+	}
+}
+
+// disposition says how a card connection ends and whether the worker then
+// waits for the card to leave the reader.
+type disposition struct {
+	d          pcsc.Disposition
+	waitRemove bool
+}
+
+// run is the worker's loop: recover what a previous run left in this
+// reader, then take blank cards and work, one card at a time.
+func (w *worker) run(ctx context.Context) {
+	defer close(w.done)
+	defer w.set(ReaderStopped, nil)
+	w.recover(ctx)
+	for ctx.Err() == nil {
+		if w.s.isPaused(w.name) {
+			w.set(ReaderPaused, nil)
+			w.wait(ctx, time.Minute)
+			continue
+		}
+		if !w.present.Load() {
+			w.set(ReaderWaitingCard, func(r *ReaderStatus) { r.CardSerial, r.Product, r.ApplicationID = "", "", "" })
+			w.wait(ctx, 5*time.Second)
+			continue
+		}
+		card, err := w.connect()
+		if err != nil {
+			if !errors.Is(err, pcsc.ErrNoCard) && !errors.Is(err, pcsc.ErrCardRemoved) {
+				w.fail(ReaderError, err)
+			}
+			w.wait(ctx, 200*time.Millisecond)
+			continue
+		}
+		disp := w.handleCard(ctx, card)
+		removals := w.removals.Load() // before Close: the card may leave at once
+		card.Close(disp.d)
+		if disp.waitRemove {
+			w.waitRemoval(ctx, removals)
+		}
+	}
+}
+
+func (w *worker) connect() (*pcsc.Card, error) {
+	conn, err := w.s.opt.Readers.Connect(w.name)
+	if err != nil {
+		return nil, err
+	}
+	opts := []pcsc.CardOption{pcsc.WithReaderName(w.name)}
+	if w.s.opt.Trace != nil {
+		if t := w.s.opt.Trace(w.name); t != nil {
+			opts = append(opts, pcsc.WithTrace(t))
+		}
+	}
+	return pcsc.NewCard(conn, opts...), nil
+}
+
+// waitRemoval waits for the card to be taken out (the feeder or the
+// operator), showing remove_card meanwhile: until a removal after the
+// count given, or the reader found empty. A feeder may put the next card in
+// at once, so presence alone does not tell.
+func (w *worker) waitRemoval(ctx context.Context, removals int64) {
+	for ctx.Err() == nil && w.removals.Load() == removals && w.present.Load() {
+		w.set(ReaderRemoveCard, nil)
+		w.wait(ctx, 2*time.Second)
+		if w.removals.Load() == removals && w.present.Load() && !w.stillPresent() {
+			w.present.Store(false)
+		}
+	}
+}
+
+// stillPresent asks the reader service (events may lag).
+func (w *worker) stillPresent() bool {
+	states, err := w.s.opt.Readers.List()
+	if err != nil {
+		return true
+	}
+	for _, st := range states {
+		if st.Name == w.name {
+			return st.Present
+		}
+	}
+	return false
+}
+
+// handleCard identifies the card in the reader, claims work for it if it is
+// blank, and personalizes it.
+func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
+	s := w.s
+	product, serial, state, err := s.eng.Identify(card)
+	if err != nil {
+		if isGone(err) {
+			return disposition{d: pcsc.LeaveCard}
+		}
+		// Not a card this station can personalize: set it aside.
+		w.fail(ReaderRemoveCard, fmt.Errorf("card refused: %w", err))
+		s.audit(ctx, "card_refused", w.name, fmt.Sprintf("ATR %X: %v", card.ATR(), err))
+		return disposition{d: pcsc.UnpowerCard, waitRemove: true}
+	}
+	w.set(ReaderWaitingWork, func(r *ReaderStatus) { r.CardSerial, r.Product = serial, product.Name })
+	if state != personalization.CardBlank {
+		err := fmt.Errorf("card %s refused: it is %s, not blank", serial, state)
+		w.fail(ReaderRemoveCard, err)
+		s.audit(ctx, "card_refused", serial, fmt.Sprintf("reader %s: %s, not blank", w.name, state))
+		return disposition{d: pcsc.UnpowerCard, waitRemove: true}
+	}
+	if s.opt.AAKeyBits > product.MaxAAKeyBits {
+		err := fmt.Errorf("card stock %s takes AA keys up to %d bits, the station prepares %d: reader paused", product.Name, product.MaxAAKeyBits, s.opt.AAKeyBits)
+		w.fail(ReaderRemoveCard, err)
+		s.setPaused(w.name, true)
+		return disposition{d: pcsc.LeaveCard, waitRemove: true}
+	}
+	if why := s.mayClaim(w.name); why != "" {
+		w.set(ReaderWaitingWork, nil)
+		w.wait(ctx, 5*time.Second)
+		return disposition{d: pcsc.LeaveCard}
+	}
+
+	actx := queue.WithActor(ctx, "reader:"+w.name)
+	claim, err := s.store.Claim(actx, w.name, serial)
+	if errors.Is(err, queue.ErrNoWork) {
+		w.wait(ctx, 5*time.Second)
+		return disposition{d: pcsc.LeaveCard}
+	}
+	if err != nil {
+		w.fail(ReaderError, fmt.Errorf("claiming work: %w", err))
+		w.wait(ctx, time.Second)
+		return disposition{d: pcsc.LeaveCard}
+	}
+	var im lds.Image
+	if err := im.UnmarshalJSON(claim.Image); err != nil {
+		clear(claim.Image)
+		// A stored image that does not decode: this card is untouched.
+		s.store.Release(actx, claim, "stored chip image unreadable: prepared again")
+		w.fail(ReaderError, fmt.Errorf("application %s: stored image: %w", claim.ApplicationID, err))
+		return disposition{d: pcsc.LeaveCard}
+	}
+	clear(claim.Image)
+	defer im.WipeAAKey()
+
+	w.set(ReaderPersonalizing, func(r *ReaderStatus) { r.ApplicationID = claim.ApplicationID })
+	start := time.Now()
+	// Once writing began the card is finished even if the station is
+	// stopping (SIGTERM): the engine checks ctx only before the first write.
+	res, err := s.eng.Run(ctx, card, product, serial, &im, personalization.Hooks{
+		BeforeWrite: func() error { return s.store.MarkWriting(actx, claim) },
+		AfterSeal: func() error {
+			w.set(ReaderVerifying, nil)
+			return s.store.MarkVerifying(actx, claim)
+		},
+	})
+	if err == nil {
+		err = s.store.MarkIssued(actx, claim, queue.Issue{
+			SODHash: res.SODHash, DSCert: res.DSCert.Subject.String(), APDUs: res.APDUs, Duration: time.Since(start),
+		})
+		if err != nil {
+			// The card is verified but the record failed: the job stays
+			// in verifying, and recovery (inspection of this card) will
+			// settle it. Do not hand the card out.
+			w.fail(ReaderError, fmt.Errorf("recording the issued card %s: %w", serial, err))
+			return disposition{d: pcsc.LeaveCard, waitRemove: true}
+		}
+		w.countIssued(s.opt.Now())
+		if s.opt.Observer != nil {
+			s.opt.Observer.CardIssued(w.name, time.Since(start), res.APDUs)
+		}
+		s.log.Info("card issued", "reader", w.name, "application_id", claim.ApplicationID, "serial", serial,
+			"apdus", res.APDUs, "took", time.Since(start).Round(time.Millisecond))
+		w.set(ReaderRemoveCard, func(r *ReaderStatus) { r.IssuedTotal++; r.ApplicationID = "" })
+		return disposition{d: pcsc.UnpowerCard, waitRemove: true}
+	}
+
+	var f *personalization.Failure
+	if !errors.As(err, &f) {
+		f = &personalization.Failure{Step: personalization.StepWrite, Card: personalization.CardUnknown, Serial: serial, Err: err}
+	}
+	if f.Refused() {
+		// Nothing written (stopping, or the writing mark failed): the card
+		// is blank and the job goes back.
+		if rerr := s.store.Release(actx, claim, f.Error()); rerr != nil {
+			w.fail(ReaderError, fmt.Errorf("releasing %s: %w", claim.ApplicationID, rerr))
+		}
+		w.set(ReaderWaitingWork, func(r *ReaderStatus) { r.ApplicationID = "" })
+		return disposition{d: pcsc.LeaveCard}
+	}
+	class := spoilClass(f)
+	next, serr := s.store.MarkSpoiled(actx, claim, f.Error())
+	if serr != nil {
+		w.fail(ReaderError, fmt.Errorf("recording spoiled card %s: %w", serial, serr))
+	} else {
+		s.log.Warn("card spoiled", "reader", w.name, "application_id", claim.ApplicationID, "serial", serial,
+			"step", f.Step, "class", class, "application_now", next)
+		w.fail(ReaderRemoveCard, fmt.Errorf("card %s spoiled at %s: %v", serial, f.Step, f.Err))
+	}
+	w.set(ReaderRemoveCard, func(r *ReaderStatus) { r.SpoiledTotal++; r.ApplicationID = "" })
+	if s.opt.Observer != nil {
+		s.opt.Observer.CardSpoiled(w.name, class)
+	}
+	if f.Card == personalization.CardUnknown && isGone(f.Err) {
+		return disposition{d: pcsc.LeaveCard}
+	}
+	return disposition{d: pcsc.UnpowerCard, waitRemove: true}
+}
+
+// spoilClass is a small fixed set of reasons for metrics (never free text).
+func spoilClass(f *personalization.Failure) string {
+	switch {
+	case errors.Is(f.Err, pcsc.ErrCardRemoved), errors.Is(f.Err, pcsc.ErrReaderGone):
+		return "card_removed"
+	case errors.Is(f.Err, pcsc.ErrMemoryFailure):
+		return "memory_failure"
+	case errors.Is(f.Err, personalization.ErrReadBack):
+		return "readback_mismatch"
+	case f.Step == personalization.StepVerify:
+		return "verification_failed"
+	case f.Step == personalization.StepSeal:
+		return "seal_failed"
+	}
+	return "write_failed"
+}
+
+func isGone(err error) bool {
+	return errors.Is(err, pcsc.ErrCardRemoved) || errors.Is(err, pcsc.ErrReaderGone) ||
+		errors.Is(err, pcsc.ErrNoCard) || errors.Is(err, pcsc.ErrNoService)
+}
+
+func (s *Station) audit(ctx context.Context, action, subject, detail string) {
+	if err := s.store.Audit(queue.WithActor(ctx, "station"), action, subject, detail); err != nil {
+		s.log.Error("audit log", "action", action, "err", err)
+	}
+}
+
+// recover settles what a previous run left in progress in this reader by
+// inspecting the card still there (docs/architecture.md: nothing is
+// guessed): the same card still blank → the job goes back with the card
+// free; the same card written or locked → spoiled with its serial; the card
+// gone or another card → spoiled if writing had begun, released otherwise.
+func (w *worker) recover(ctx context.Context) {
+	s := w.s
+	actx := queue.WithActor(ctx, "station")
+	claims, err := s.store.InFlight(actx, w.name)
+	if err != nil || len(claims) == 0 {
+		if err != nil {
+			w.fail(ReaderError, fmt.Errorf("recovery: %w", err))
+		}
+		return
+	}
+	w.set(ReaderRecovering, nil)
+	var serial string
+	var state personalization.CardState = personalization.CardUnknown
+	present := w.stillPresent()
+	if present {
+		for attempt := 0; attempt < 20 && ctx.Err() == nil; attempt++ {
+			card, err := w.connect()
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			_, serial, state, err = s.eng.Identify(card)
+			card.Close(pcsc.LeaveCard)
+			if err == nil || isGone(err) {
+				break
+			}
+		}
+	}
+	spoiledHere := false
+	for _, c := range claims {
+		sameCard := present && serial != "" && serial == c.Serial
+		var err error
+		switch {
+		case sameCard && state == personalization.CardBlank:
+			err = s.store.Release(actx, c, "station restarted before writing; the card is still blank")
+		case sameCard:
+			_, err = s.store.MarkSpoiled(actx, c, fmt.Sprintf("interrupted: the station stopped during personalization; card found %s", state))
+			spoiledHere = true
+		case c.WriteStarted || c.State == queue.StateVerifying:
+			_, err = s.store.MarkSpoiled(actx, c, "interrupted: the station stopped during personalization; the card is no longer in the reader")
+		default:
+			err = s.store.Release(actx, c, "station restarted before writing; the card is no longer in the reader")
+		}
+		if err != nil {
+			w.fail(ReaderError, fmt.Errorf("recovery of %s: %w", c.ApplicationID, err))
+			continue
+		}
+		s.log.Warn("recovered a job interrupted by a restart", "reader", w.name, "application_id", c.ApplicationID,
+			"serial", c.Serial, "card_found", state, "same_card", sameCard)
+		if s.opt.Observer != nil && (sameCard && state != personalization.CardBlank || !sameCard && (c.WriteStarted || c.State == queue.StateVerifying)) {
+			s.opt.Observer.CardSpoiled(w.name, "interrupted")
+		}
+	}
+	clear(claims)
+	if spoiledHere {
+		// The spoiled card is still in the reader: hand it out.
+		removals := w.removals.Load()
+		if card, err := w.connect(); err == nil {
+			card.Close(pcsc.UnpowerCard)
+		}
+		w.waitRemoval(ctx, removals)
+	}
+}
