@@ -35,7 +35,7 @@ type rig struct {
 }
 
 type rigOptions struct {
-	readers  []int                               // vpcd reader indexes of the shared stack
+	readers  []int                                // vpcd reader indexes of the shared stack
 	blank    func(reader, n int) vcard.Persistent // nil: blank short80 chips
 	aaBits   int
 	attempts int

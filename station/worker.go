@@ -17,11 +17,11 @@ import (
 // worker is the one goroutine that owns a reader: nothing else talks to
 // its card.
 type worker struct {
-	s       *Station
-	name    string
-	cancel  context.CancelFunc
-	done    chan struct{}
-	kickCh  chan struct{}
+	s        *Station
+	name     string
+	cancel   context.CancelFunc
+	done     chan struct{}
+	kickCh   chan struct{}
 	present  atomic.Bool  // a card is in the reader, as the last event said
 	removals atomic.Int64 // cards taken out so far (CardRemoved events)
 

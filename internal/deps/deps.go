@@ -7,8 +7,8 @@ package deps
 import (
 	_ "github.com/ThalesGroup/crypto11"
 	_ "github.com/chromedp/chromedp"
-	_ "github.com/getkin/kin-openapi/openapi3filter"
 	_ "github.com/ebfe/scard"
+	_ "github.com/getkin/kin-openapi/openapi3filter"
 	_ "github.com/go-piv/piv-go/v2/piv"
 	_ "github.com/labstack/echo/v4"
 	_ "github.com/mattn/go-sqlite3"
