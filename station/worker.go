@@ -219,6 +219,9 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 		w.wait(ctx, time.Second)
 		return disposition{d: pcsc.LeaveCard}
 	}
+	// From here on the claim is settled whatever happens to ctx (SIGTERM):
+	// the records of the card in hand must reach the store.
+	actx = context.WithoutCancel(actx)
 	var im lds.Image
 	if err := im.UnmarshalJSON(claim.Image); err != nil {
 		clear(claim.Image)

@@ -341,3 +341,65 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// SIGTERM finishes the cards in hand: after an orderly stop no card is left
+// half-done (nothing in personalizing or verifying) and the daemon exits 0.
+func TestSIGTERMFinishesTheCardsInHand(t *testing.T) {
+	slow := emrtd.Latency{PerCommand: 5 * time.Millisecond} // about 1.5 s a card
+	r := newDaemonRig(t, []int{3}, func() vcard.Persistent { return emrtd.New(emrtd.ModelShort80, emrtd.WithLatency(slow)) })
+	docs, ids := inventApplicants(t, 7, 3)
+	var logs bytes.Buffer
+	cmd := r.start(&logs)
+	r.submit(docs)
+	// Wait until a card is being written.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		st := r.states(ids)
+		busy := false
+		for _, s := range st {
+			if s == string(queue.StatePersonalizing) || s == string(queue.StateVerifying) {
+				busy = true
+			}
+		}
+		if busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no card started: %v", st)
+		}
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, tail(logs.String(), 3000))
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("did not stop after SIGTERM\n%s", tail(logs.String(), 3000))
+	}
+	if !strings.Contains(logs.String(), "finishing the cards in hand") {
+		t.Errorf("no stopping message:\n%s", tail(logs.String(), 2000))
+	}
+	key, _ := queue.LoadKey(filepath.Join(r.dir, "data.key"), "")
+	store, err := queue.Open(filepath.Join(r.dir, "station.db"), key, queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	inflight, err := store.InFlight(context.Background(), "")
+	if err != nil || len(inflight) != 0 {
+		t.Fatalf("after SIGTERM, %d cards left in progress (%v)", len(inflight), err)
+	}
+	issued := 0
+	for _, id := range ids {
+		s, _ := store.Status(context.Background(), id)
+		if s.State == queue.StateIssued {
+			issued++
+		}
+	}
+	if issued == 0 {
+		t.Error("the card in hand was not finished")
+	}
+}
