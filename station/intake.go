@@ -3,7 +3,8 @@ package station
 import (
 	"context"
 	"errors"
-	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/cccd-station/station/application"
 	"github.com/cccd-station/station/queue"
@@ -20,8 +21,11 @@ var ErrUnidentifiable = errors.New("application has no usable application_id")
 // for a document without a usable application_id.
 func (s *Station) Intake(ctx context.Context, docs [][]byte) ([]IntakeResult, error) {
 	results := make([]IntakeResult, len(docs))
-	var subs []queue.Submission
-	var index []int
+	subs := make([]*queue.Submission, len(docs))
+	// Validation (a JPEG decode per picture) runs on every core; the store
+	// takes the batch in one transaction.
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for i, doc := range docs {
 		id, batch := application.PeekID(doc)
 		if id == "" {
@@ -29,23 +33,37 @@ func (s *Station) Intake(ctx context.Context, docs [][]byte) ([]IntakeResult, er
 			continue
 		}
 		sum, _ := application.ContentHash(doc)
-		sub := queue.Submission{ApplicationID: id, BatchID: batch, ContentHash: sum, Raw: doc}
-		if _, err := application.Parse(doc, s.rules()); err != nil {
-			var ve *application.ValidationError
-			if !errors.As(err, &ve) {
-				return nil, fmt.Errorf("intake: %w", err)
+		sub := &queue.Submission{ApplicationID: id, BatchID: batch, ContentHash: sum, Raw: doc}
+		subs[i] = sub
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if _, err := application.Parse(doc, s.rules()); err != nil {
+				var ve *application.ValidationError
+				if !errors.As(err, &ve) {
+					sub.Problems = []queue.Problem{{Field: "(document)", Rule: "could not be validated"}}
+					return
+				}
+				for _, p := range ve.Problems {
+					sub.Problems = append(sub.Problems, queue.Problem{Field: p.Field, Rule: p.Rule})
+				}
 			}
-			for _, p := range ve.Problems {
-				sub.Problems = append(sub.Problems, queue.Problem{Field: p.Field, Rule: p.Rule})
-			}
-		}
-		subs = append(subs, sub)
-		index = append(index, i)
+		}()
 	}
-	if len(subs) == 0 {
+	wg.Wait()
+	var batch []queue.Submission
+	var index []int
+	for i, sub := range subs {
+		if sub != nil {
+			batch = append(batch, *sub)
+			index = append(index, i)
+		}
+	}
+	if len(batch) == 0 {
 		return results, nil
 	}
-	stored, err := s.store.Submit(ctx, subs)
+	stored, err := s.store.Submit(ctx, batch)
 	if err != nil {
 		return nil, err
 	}
@@ -53,7 +71,7 @@ func (s *Station) Intake(ctx context.Context, docs [][]byte) ([]IntakeResult, er
 		i := index[k]
 		results[i] = IntakeResult{ApplicationID: r.ApplicationID, State: r.State, Reason: r.Reason, Created: r.Created, Err: r.Err}
 		if r.State == queue.StateRejected {
-			results[i].Problems = subs[k].Problems
+			results[i].Problems = batch[k].Problems
 		}
 	}
 	s.wake()

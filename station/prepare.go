@@ -121,7 +121,12 @@ func (s *Station) signerOK() bool {
 // station failure (the signer) leaves it validated for later.
 func (s *Station) prepareOne(ctx context.Context, j queue.PrepJob) {
 	start := time.Now()
-	app, err := application.Parse(j.Raw, application.Rules{Policy: s.opt.Policy, Now: s.opt.Now})
+	// The picture and the finger records were checked at intake and are
+	// decoded again by Prepare (whose errors reject the application): the
+	// validator need not decode them a second time.
+	pass := func([]byte) error { return nil }
+	app, err := application.Parse(j.Raw, application.Rules{Policy: s.opt.Policy, Now: s.opt.Now,
+		CheckFace: pass, CheckFinger: func(string, []byte) error { return nil }})
 	if err != nil {
 		var ve *application.ValidationError
 		if errors.As(err, &ve) {
@@ -158,7 +163,8 @@ func (s *Station) prepareOne(ctx context.Context, j queue.PrepJob) {
 		s.log.Error("preparation: serializing the image", "application_id", j.ApplicationID, "err", err)
 		return
 	}
-	err = s.store.SetPrepared(queue.WithActor(ctx, "station"), j.ApplicationID, b)
+	// The work is done: store it even if the station is stopping.
+	err = s.store.SetPrepared(queue.WithActor(context.WithoutCancel(ctx), "station"), j.ApplicationID, b)
 	clear(b)
 	switch {
 	case errors.Is(err, queue.ErrTooLate):

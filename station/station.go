@@ -45,7 +45,9 @@ type Options struct {
 	// Ahead: prepared chip images kept ready (default 2 per reader, at
 	// least 4).
 	Ahead int
-	// PrepWorkers: parallel preparations (default GOMAXPROCS).
+	// PrepWorkers: parallel preparations (default GOMAXPROCS−1, at least
+	// 1: preparation is CPU-heavy — RSA key generation, JPEG re-encoding —
+	// and must not starve the reader workers' I/O of the cores; measured).
 	PrepWorkers int
 	// UseReader chooses the readers to drive (nil: all).
 	UseReader func(name string) bool
@@ -109,7 +111,7 @@ func New(o Options) (*Station, error) {
 		return nil, fmt.Errorf("station: AA key size %d: 1024 or 2048", o.AAKeyBits)
 	}
 	if o.PrepWorkers <= 0 {
-		o.PrepWorkers = runtime.GOMAXPROCS(0)
+		o.PrepWorkers = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	if o.OrphanGrace == 0 {
 		o.OrphanGrace = 2 * time.Minute

@@ -2,6 +2,11 @@ package station
 
 import (
 	"context"
+	"crypto"
+	"encoding/json"
+	"errors"
+	"io"
+	"sync/atomic"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -18,12 +23,12 @@ import (
 	"github.com/cccd-station/station/queue"
 )
 
-func TestMain(m *testing.M) { pcscdtest.Main(m, 8) }
+func TestMain(m *testing.M) { pcscdtest.Main(m, 16) }
 
 // rig is a station on a real SQLite file, driving the vpcd readers of the
 // test pcscd, with a card feeder of virtual chips in each reader.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	st      *Station
 	store   *queue.Store
 	dir     string
@@ -39,9 +44,11 @@ type rigOptions struct {
 	blank    func(reader, n int) vcard.Persistent // nil: blank short80 chips
 	aaBits   int
 	attempts int
+	// wrapSigner, if set, stands between the station and the DS key.
+	wrapSigner func(signer.Signer) signer.Signer
 }
 
-func newRig(t *testing.T, o rigOptions) *rig {
+func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	stack := pcscdtest.Require(t)
 	dir := t.TempDir()
@@ -67,6 +74,10 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	sys, err := pcsc.Open()
 	if err != nil {
 		t.Fatal(err)
+	}
+	var stSigner signer.Signer = sgn
+	if o.wrapSigner != nil {
+		stSigner = o.wrapSigner(sgn)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &rig{t: t, store: store, dir: dir, cancel: cancel, done: make(chan struct{}), ejected: make(chan vcard.Ejection, 1000)}
@@ -95,7 +106,8 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		aa = 1024
 	}
 	st, err := New(Options{
-		Store: store, Readers: sys, Signer: sgn, CSCAs: p.CSCAs, AAKeyBits: aa,
+		Store: store, Readers: sys, Signer: stSigner, CSCAs: p.CSCAs, AAKeyBits: aa,
+		SignerCheckEvery: 100 * time.Millisecond,
 		UseReader: func(n string) bool { return use[n] },
 		Log:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -131,7 +143,7 @@ func (r *rig) stop() {
 	<-r.done
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
@@ -167,26 +179,27 @@ func (r *rig) submit(seed int64, first, n int) []string {
 func (r *rig) waitFinal(ids []string, timeout time.Duration) map[string]*queue.Status {
 	r.t.Helper()
 	deadline := time.Now().Add(timeout)
+	out := map[string]*queue.Status{}
+	pending := append([]string(nil), ids...)
 	for {
-		out := map[string]*queue.Status{}
-		pending := 0
-		for _, id := range ids {
+		var still []string
+		for _, id := range pending {
 			s, err := r.store.Status(context.Background(), id)
 			if err != nil {
 				r.t.Fatal(err)
 			}
 			out[id] = s
 			if !s.State.Final() && s.State != queue.StateNeedsAttention {
-				pending++
+				still = append(still, id)
 			}
 		}
-		if pending == 0 {
+		if pending = still; len(pending) == 0 {
 			return out
 		}
 		if time.Now().After(deadline) {
-			r.t.Fatalf("%d of %d applications not finished after %v: %+v", pending, len(ids), timeout, r.st.Snapshot())
+			r.t.Fatalf("%d of %d applications not finished after %v: %+v", len(pending), len(ids), timeout, r.st.Snapshot())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -322,4 +335,98 @@ func TestPausedReaderTakesNoWork(t *testing.T) {
 	}
 	r.st.Resume(r.readers[0])
 	r.waitFinal(ids, 60*time.Second)
+}
+
+// pulledToken is a DS token that can be pulled out.
+type pulledToken struct {
+	signer.Signer
+	out atomic.Bool
+}
+
+func (p *pulledToken) Check(ctx context.Context) error {
+	if p.out.Load() {
+		return signer.ErrTokenAbsent
+	}
+	return p.Signer.Check(ctx)
+}
+
+func (p *pulledToken) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	if p.out.Load() {
+		return nil, signer.ErrTokenAbsent
+	}
+	return p.Signer.Sign(r, d, o)
+}
+
+// With the Document Signer token out, issuance pauses: nothing is prepared
+// or claimed, the snapshot says why; with it back, work resumes.
+func TestTokenPulledOutPausesIssuance(t *testing.T) {
+	tok := &pulledToken{}
+	r := newRig(t, rigOptions{readers: []int{7}, wrapSigner: func(s signer.Signer) signer.Signer {
+		tok.Signer = s
+		return tok
+	}})
+	tok.out.Store(true)
+	for deadline := time.Now().Add(5 * time.Second); r.st.Snapshot().Signer.OK; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the station did not notice the token was pulled out")
+		}
+	}
+	ids := r.submit(9, 0, 2)
+	time.Sleep(1500 * time.Millisecond)
+	for _, id := range ids {
+		s, _ := r.store.Status(context.Background(), id)
+		if s.State != queue.StateValidated || len(s.Cards) != 0 {
+			t.Fatalf("work went on without the signer: %+v", s)
+		}
+	}
+	if snap := r.st.Snapshot(); snap.Signer.OK || snap.Signer.Error == "" {
+		t.Errorf("snapshot signer %+v", snap.Signer)
+	}
+	tok.out.Store(false)
+	final := r.waitFinal(ids, 60*time.Second)
+	for id, s := range final {
+		if s.State != queue.StateIssued {
+			t.Errorf("%s: %s", id, s.State)
+		}
+	}
+}
+
+func TestDuplicateAndConflictingIntake(t *testing.T) {
+	r := newRig(t, rigOptions{readers: []int{6}})
+	r.st.Pause(r.readers[0])
+	doc, _ := synthetic.Application(11, 0, synthetic.Options{})
+	first, err := r.st.Intake(context.Background(), [][]byte{doc})
+	if err != nil || !first[0].Created || first[0].State != queue.StateValidated {
+		t.Fatalf("first: %+v %v", first, err)
+	}
+	// The same content again, spaced differently: the current state, nothing new.
+	respaced := append([]byte(" "), doc...)
+	again, _ := r.st.Intake(context.Background(), [][]byte{respaced})
+	if again[0].Created || again[0].Err != nil || again[0].State != queue.StateValidated {
+		t.Errorf("repeat: %+v", again[0])
+	}
+	// Other content under the same id: a conflict, and the stored one kept.
+	var m map[string]any
+	json.Unmarshal(doc, &m)
+	m["religion"] = "Phật giáo"
+	other, _ := json.Marshal(m)
+	conflict, _ := r.st.Intake(context.Background(), [][]byte{other})
+	if !errors.Is(conflict[0].Err, queue.ErrConflict) {
+		t.Errorf("conflict: %+v", conflict[0])
+	}
+	// Invalid data with a usable id: stored as rejected, with the reasons.
+	m["personal_id"] = "12345"
+	m["application_id"] = "BAD-1"
+	bad, _ := json.Marshal(m)
+	rej, _ := r.st.Intake(context.Background(), [][]byte{bad, []byte(`{"no":"id"}`)})
+	if rej[0].State != queue.StateRejected || len(rej[0].Problems) == 0 || rej[0].Problems[0].Field != "personal_id" {
+		t.Errorf("rejected: %+v", rej[0])
+	}
+	if !errors.Is(rej[1].Err, ErrUnidentifiable) {
+		t.Errorf("no id: %+v", rej[1])
+	}
+	evs := r.checkEvents()
+	if len(evs) != 2 {
+		t.Errorf("%d events, want 2 (validated, rejected)", len(evs))
+	}
 }

@@ -102,7 +102,7 @@ func (r *Rack) Wait() { r.wg.Wait() }
 type Central struct {
 	Station *station.Station
 	Store   *queue.Store
-	Backlog int   // applications kept waiting (validated + prepared), default 12
+	Backlog int   // applications kept waiting (validated + prepared): at least 3 per reader, default 12
 	Seed    int64 // which invented people
 	Log     *slog.Logger
 	// AckAfter: how long after a final state central acknowledges it
@@ -147,8 +147,9 @@ func (c *Central) topUp(ctx context.Context) {
 		return
 	}
 	waiting := counts[queue.StateValidated] + counts[queue.StatePrepared]
+	backlog := max(c.Backlog, 3*len(c.Station.Snapshot().Readers)) // every reader busy
 	var docs [][]byte
-	for i := waiting; i < c.Backlog; i++ {
+	for i := waiting; i < backlog; i++ {
 		doc, err := synthetic.Application(c.Seed, c.next, synthetic.Options{IDPrefix: "DEMO"})
 		c.next++
 		if err != nil {

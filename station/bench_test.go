@@ -1,0 +1,239 @@
+package station
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cccd-station/station/application/synthetic"
+	"github.com/cccd-station/station/pcsc/vcard"
+	"github.com/cccd-station/station/pcsc/vcard/emrtd"
+	"github.com/cccd-station/station/personalization/pki"
+	"github.com/cccd-station/station/personalization/signer"
+	"github.com/cccd-station/station/queue"
+)
+
+// applicants makes n distinct applications quickly: the drawn faces of a
+// few invented people are reused under new ids and ID numbers (drawing a
+// face takes ~25 ms; the pictures' size is what matters here).
+func applicants(tb testing.TB, seed int64, n int) [][]byte {
+	tb.Helper()
+	const people = 40
+	var base []map[string]any
+	for i := 0; i < min(n, people); i++ {
+		d, err := synthetic.Application(seed, i, synthetic.Options{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		var m map[string]any
+		json.Unmarshal(d, &m)
+		base = append(base, m)
+	}
+	docs := make([][]byte, n)
+	for i := range docs {
+		m := base[i%len(base)]
+		m["application_id"] = fmt.Sprintf("BENCH-%d-%07d", seed, i)
+		pid := m["personal_id"].(string)
+		m["personal_id"] = pid[:6] + fmt.Sprintf("%06d", i%1_000_000)
+		docs[i], _ = json.Marshal(m)
+	}
+	return docs
+}
+
+// run16 personalizes cards through one pcscd with 16 vpcd readers and
+// reports the sustained rate, preparation included (prepared ahead while
+// the readers work, as in production).
+func run16(b *testing.B, model emrtd.Model, aaBits, perReader int, latency emrtd.Latency) {
+	readers := make([]int, 16)
+	for i := range readers {
+		readers[i] = i
+	}
+	var modelled time.Duration
+	var cards int
+	chips := make(chan *emrtd.Chip, 10000)
+	r := newRig(b, rigOptions{readers: readers, aaBits: aaBits, blank: func(_, _ int) vcard.Persistent {
+		var opts []emrtd.Option
+		if !latency.IsZero() {
+			opts = append(opts, emrtd.WithLatency(latency))
+		}
+		c := emrtd.New(model, opts...)
+		chips <- c
+		return c
+	}})
+	n := 16 * perReader
+	docs := applicants(b, time.Now().UnixNano(), n)
+	b.ResetTimer()
+	start := time.Now()
+	res, err := r.st.Intake(context.Background(), docs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, len(res))
+	for i, x := range res {
+		ids[i] = x.ApplicationID
+	}
+	final := r.waitFinal(ids, 30*time.Minute)
+	took := time.Since(start)
+	b.StopTimer()
+	for _, s := range final {
+		if s.State != queue.StateIssued {
+			b.Fatalf("%s: %s", s.ApplicationID, s.State)
+		}
+	}
+	close(chips)
+	for c := range chips {
+		if c.Locked() {
+			modelled += latency.Cost(c.Usage())
+			cards++
+		}
+	}
+	b.ReportMetric(float64(n)/took.Seconds(), "cards/s")
+	if !latency.IsZero() && cards > 0 {
+		cardTime := modelled / time.Duration(cards)
+		ideal := 16 * 3600 / cardTime.Seconds()
+		actual := float64(n) * 3600 / took.Seconds()
+		b.ReportMetric(cardTime.Seconds(), "chip-s/card")
+		b.ReportMetric(actual, "cards/hour")
+		b.ReportMetric(ideal, "ideal-cards/hour")
+		b.ReportMetric(100*actual/ideal, "%-of-ideal")
+	}
+}
+
+// BenchmarkSustained16ReadersPCSCD: 16 virtual readers through one pcscd,
+// latency model off, verification included (goal ≥ 15 cards/s).
+func BenchmarkSustained16ReadersPCSCD(b *testing.B) {
+	b.Run("short80-aa1024", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			run16(b, emrtd.ModelShort80, 1024, 10, emrtd.LatencyOff)
+		}
+	})
+	b.Run("ext144-aa1024", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			run16(b, emrtd.ModelExt144, 1024, 10, emrtd.LatencyOff)
+		}
+	})
+	b.Run("ext144-aa2048", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			run16(b, emrtd.ModelExt144, 2048, 10, emrtd.LatencyOff)
+		}
+	})
+}
+
+// BenchmarkRealisticChips16ReadersPCSCD: the same with chips that take the
+// time emrtd.LatencyRealistic models (contact interface, EEPROM writes, RSA):
+// cards per hour against the ideal 16 × 3600 / card time (goal ≥ 97%).
+func BenchmarkRealisticChips16ReadersPCSCD(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		run16(b, emrtd.ModelExt144, 2048, 2, emrtd.LatencyRealistic)
+	}
+}
+
+// BenchmarkRealisticChips16ReadersInProcess: the same through in-process
+// readers, where a card swap costs nothing: the station's own efficiency,
+// without vpcd's presence polling (0.4 s) and the feeder's swap gap.
+func BenchmarkRealisticChips16ReadersInProcess(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		key, _ := queue.GenerateKeyFile(filepath.Join(dir, "k"))
+		store, err := queue.Open(filepath.Join(dir, "s.db"), key, queue.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pki.Init(pki.Options{Dir: filepath.Join(dir, "pki")})
+		p, _ := pki.Load(filepath.Join(dir, "pki"))
+		sgn, _ := signer.Open(context.Background(), p.Signer)
+		names := make([]string, 16)
+		for j := range names {
+			names[j] = fmt.Sprintf("R%02d", j)
+		}
+		rack := vcard.NewRack(names...)
+		ctx, cancel := context.WithCancel(context.Background())
+		var chips []*emrtd.Chip
+		chipCh := make(chan *emrtd.Chip, 1000)
+		for _, name := range names {
+			f := vcard.NewFeeder(rack.Bay(name), func() (vcard.Persistent, error) {
+				c := emrtd.New(emrtd.ModelExt144, emrtd.WithLatency(emrtd.LatencyRealistic))
+				chipCh <- c
+				return c, nil
+			})
+			go f.Run(ctx)
+		}
+		st, _ := New(Options{Store: store, Readers: rack, Signer: sgn, CSCAs: p.CSCAs,
+			Log: slog.New(slog.NewTextHandler(testWriter{b}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		done := make(chan struct{})
+		go func() { st.Run(ctx); close(done) }()
+		r := &rig{t: b, st: st, store: store}
+		docs := applicants(b, time.Now().UnixNano(), 32)
+		b.ResetTimer()
+		start := time.Now()
+		res, _ := st.Intake(context.Background(), docs)
+		ids := make([]string, len(res))
+		for k, x := range res {
+			ids[k] = x.ApplicationID
+		}
+		r.waitFinal(ids, 30*time.Minute)
+		took := time.Since(start)
+		b.StopTimer()
+		cancel()
+		<-done
+		close(chipCh)
+		for c := range chipCh {
+			if c.Locked() {
+				chips = append(chips, c)
+			}
+		}
+		var modelled time.Duration
+		for _, c := range chips {
+			modelled += emrtd.LatencyRealistic.Cost(c.Usage())
+		}
+		cardTime := modelled / time.Duration(len(chips))
+		ideal := 16 * 3600 / cardTime.Seconds()
+		actual := float64(len(ids)) * 3600 / took.Seconds()
+		b.ReportMetric(cardTime.Seconds(), "chip-s/card")
+		b.ReportMetric(actual, "cards/hour")
+		b.ReportMetric(ideal, "ideal-cards/hour")
+		b.ReportMetric(100*actual/ideal, "%-of-ideal")
+		store.Close()
+	}
+}
+
+// BenchmarkIntake10000WithPictures: central sends 10,000 applications with
+// their pictures in batches of 100; each is validated (JPEG decoded, finger
+// records parsed) and stored encrypted.
+func BenchmarkIntake10000WithPictures(b *testing.B) {
+	docs := applicants(b, 77, 10000)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := b.TempDir()
+		key, _ := queue.GenerateKeyFile(filepath.Join(dir, "k"))
+		store, err := queue.Open(filepath.Join(dir, "s.db"), key, queue.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		pki.Init(pki.Options{Dir: filepath.Join(dir, "pki")})
+		p, _ := pki.Load(filepath.Join(dir, "pki"))
+		sgn, _ := signer.Open(context.Background(), p.Signer)
+		st, err := New(Options{Store: store, Readers: vcard.NewRack(), Signer: sgn, CSCAs: p.CSCAs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		start := time.Now()
+		for k := 0; k < len(docs); k += 100 {
+			res, err := st.Intake(context.Background(), docs[k:k+100])
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res[0].State != queue.StateValidated {
+				b.Fatalf("%+v", res[0])
+			}
+		}
+		b.ReportMetric(float64(len(docs))/time.Since(start).Seconds(), "applications/s")
+		b.StopTimer()
+		store.Close()
+	}
+}
