@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"sync/atomic"
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -108,8 +108,8 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	st, err := New(Options{
 		Store: store, Readers: sys, Signer: stSigner, CSCAs: p.CSCAs, AAKeyBits: aa,
 		SignerCheckEvery: 100 * time.Millisecond,
-		UseReader: func(n string) bool { return use[n] },
-		Log:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		UseReader:        func(n string) bool { return use[n] },
+		Log:              slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)
