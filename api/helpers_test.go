@@ -93,17 +93,6 @@ func newFakeReaders(st *station.Station, store *queue.Store, names ...string) *f
 	return f
 }
 
-// Intake is the station's, remembering the documents for the PersonalData
-// shim (store_shim_test.go).
-func (f *fakeReaders) Intake(ctx context.Context, docs [][]byte) ([]station.IntakeResult, error) {
-	res, err := f.Station.Intake(ctx, docs)
-	for i, r := range res {
-		if r.Err == nil && r.ApplicationID != "" {
-			rememberRaw(f.store, r.ApplicationID, docs[i])
-		}
-	}
-	return res, err
-}
 
 func (f *fakeReaders) Snapshot() station.Snapshot {
 	f.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -123,81 +122,66 @@ func BenchmarkSustained16ReadersPCSCD(b *testing.B) {
 	})
 }
 
-// BenchmarkRealisticChips16ReadersPCSCD: the same with chips that take the
-// time emrtd.LatencyRealistic models (contact interface, EEPROM writes, RSA):
-// cards per hour against the ideal 16 × 3600 / card time (goal ≥ 97%).
-func BenchmarkRealisticChips16ReadersPCSCD(b *testing.B) {
-	for i := 0; i < b.N; i++ {
-		run16(b, emrtd.ModelExt144, 2048, 2, emrtd.LatencyRealistic)
+// issueTimes returns the times of the issued events, in order.
+func issueTimes(tb testing.TB, store *queue.Store) []time.Time {
+	evs, err := store.Events(context.Background(), 0, 1_000_000)
+	if err != nil {
+		tb.Fatal(err)
 	}
+	var out []time.Time
+	for _, e := range evs {
+		if e.State == queue.StateIssued {
+			out = append(out, e.At)
+		}
+	}
+	return out
 }
 
-// BenchmarkRealisticChips16ReadersInProcess: the same through in-process
-// readers, where a card swap costs nothing: the station's own efficiency,
-// without vpcd's presence polling (0.4 s) and the feeder's swap gap.
-func BenchmarkRealisticChips16ReadersInProcess(b *testing.B) {
+// realistic runs perCard cards on each of the given readers with chips
+// that take the time emrtd.LatencyRealistic models, and returns the issue
+// times.
+func realistic(b *testing.B, readers []int, perReader int) []time.Time {
+	r := newRig(b, rigOptions{readers: readers, aaBits: 2048, blank: func(_, _ int) vcard.Persistent {
+		return emrtd.New(emrtd.ModelExt144, emrtd.WithLatency(emrtd.LatencyRealistic))
+	}})
+	docs := applicants(b, time.Now().UnixNano(), len(readers)*perReader)
+	res, err := r.st.Intake(context.Background(), docs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, len(res))
+	for i, x := range res {
+		ids[i] = x.ApplicationID
+	}
+	r.waitFinal(ids, 30*time.Minute)
+	times := issueTimes(b, r.store)
+	r.stop()
+	return times
+}
+
+// BenchmarkRealisticChips16ReadersPCSCD: 16 readers through one pcscd with
+// chips that take the time emrtd.LatencyRealistic models (contact interface,
+// EEPROM writes, RSA: ~9.5 s a card). The ideal is 16 × 3600 / card time,
+// where the card time is one reader's steady cycle when it is the only one
+// (chip time and the card exchange of the virtual feeder: what the station
+// cannot shorten); the actual rate is 16 readers' steady rate, from the
+// moment every reader has issued its first card to the last card (goal ≥ 97%).
+func BenchmarkRealisticChips16ReadersPCSCD(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		dir := b.TempDir()
-		key, _ := queue.GenerateKeyFile(filepath.Join(dir, "k"))
-		store, err := queue.Open(filepath.Join(dir, "s.db"), key, queue.Options{})
-		if err != nil {
-			b.Fatal(err)
+		one := realistic(b, []int{0}, 3)
+		cycle := one[len(one)-1].Sub(one[0]) / time.Duration(len(one)-1)
+		readers := make([]int, 16)
+		for k := range readers {
+			readers[k] = k
 		}
-		pki.Init(pki.Options{Dir: filepath.Join(dir, "pki")})
-		p, _ := pki.Load(filepath.Join(dir, "pki"))
-		sgn, _ := signer.Open(context.Background(), p.Signer)
-		names := make([]string, 16)
-		for j := range names {
-			names[j] = fmt.Sprintf("R%02d", j)
-		}
-		rack := vcard.NewRack(names...)
-		ctx, cancel := context.WithCancel(context.Background())
-		var chips []*emrtd.Chip
-		chipCh := make(chan *emrtd.Chip, 1000)
-		for _, name := range names {
-			f := vcard.NewFeeder(rack.Bay(name), func() (vcard.Persistent, error) {
-				c := emrtd.New(emrtd.ModelExt144, emrtd.WithLatency(emrtd.LatencyRealistic))
-				chipCh <- c
-				return c, nil
-			})
-			go f.Run(ctx)
-		}
-		st, _ := New(Options{Store: store, Readers: rack, Signer: sgn, CSCAs: p.CSCAs,
-			Log: slog.New(slog.NewTextHandler(testWriter{b}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-		done := make(chan struct{})
-		go func() { st.Run(ctx); close(done) }()
-		r := &rig{t: b, st: st, store: store}
-		docs := applicants(b, time.Now().UnixNano(), 32)
-		b.ResetTimer()
-		start := time.Now()
-		res, _ := st.Intake(context.Background(), docs)
-		ids := make([]string, len(res))
-		for k, x := range res {
-			ids[k] = x.ApplicationID
-		}
-		r.waitFinal(ids, 30*time.Minute)
-		took := time.Since(start)
-		b.StopTimer()
-		cancel()
-		<-done
-		close(chipCh)
-		for c := range chipCh {
-			if c.Locked() {
-				chips = append(chips, c)
-			}
-		}
-		var modelled time.Duration
-		for _, c := range chips {
-			modelled += emrtd.LatencyRealistic.Cost(c.Usage())
-		}
-		cardTime := modelled / time.Duration(len(chips))
-		ideal := 16 * 3600 / cardTime.Seconds()
-		actual := float64(len(ids)) * 3600 / took.Seconds()
-		b.ReportMetric(cardTime.Seconds(), "chip-s/card")
-		b.ReportMetric(actual, "cards/hour")
+		all := realistic(b, readers, 4)
+		steady := all[len(all)-1].Sub(all[15])
+		rate := float64(len(all)-16) / steady.Seconds() * 3600
+		ideal := 16 * 3600 / cycle.Seconds()
+		b.ReportMetric(cycle.Seconds(), "card-s")
+		b.ReportMetric(rate, "cards/hour")
 		b.ReportMetric(ideal, "ideal-cards/hour")
-		b.ReportMetric(100*actual/ideal, "%-of-ideal")
-		store.Close()
+		b.ReportMetric(100*rate/ideal, "%-of-ideal")
 	}
 }
 

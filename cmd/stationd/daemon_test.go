@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 // daemonRig is a data directory, a configuration for the test pcscd's vpcd
 // readers, card feeders in those readers, and a central token.
 type daemonRig struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	config   string
 	listen   string
@@ -55,7 +55,7 @@ type daemonRig struct {
 	feedDone sync.WaitGroup
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +65,12 @@ func freePort(t *testing.T) string {
 }
 
 func newDaemonRig(t *testing.T, readers []int, blank func() vcard.Persistent) *daemonRig {
+	return newDaemonRigTB(t, readers, blank)
+}
+
+// newDaemonRigTB: readers nil means a configuration that matches no reader
+// (nothing is personalized).
+func newDaemonRigTB(t testing.TB, readers []int, blank ...func() vcard.Persistent) *daemonRig {
 	t.Helper()
 	stack := pcscdtest.Require(t)
 	dir := t.TempDir()
@@ -75,7 +81,10 @@ func newDaemonRig(t *testing.T, readers []int, blank func() vcard.Persistent) *d
 	if err := pki.Init(pki.Options{Dir: filepath.Join(dir, "pki")}); err != nil {
 		t.Fatal(err)
 	}
-	var names []string
+	names := []string{`"no reader has this name"`}
+	if readers != nil {
+		names = nil
+	}
 	for _, i := range readers {
 		names = append(names, fmt.Sprintf("%q", stack.ReaderName(i)))
 	}
@@ -115,7 +124,7 @@ log:
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopFeed = cancel
 	for _, i := range readers {
-		f := vcard.NewFeeder(vcard.VPCDBay(ctx, stack.Addr(i)), func() (vcard.Persistent, error) { return blank(), nil },
+		f := vcard.NewFeeder(vcard.VPCDBay(ctx, stack.Addr(i)), func() (vcard.Persistent, error) { return blank[0](), nil },
 			vcard.SaveDir(filepath.Join(dir, "cards")),
 			vcard.OnEject(func(e vcard.Ejection) {
 				r.mu.Lock()
@@ -194,7 +203,7 @@ func (r *daemonRig) states(ids []string) map[string]string {
 	return out
 }
 
-func inventApplicants(t *testing.T, seed int64, n int) ([][]byte, []string) {
+func inventApplicants(t testing.TB, seed int64, n int) ([][]byte, []string) {
 	var docs [][]byte
 	var ids []string
 	for i := 0; i < n; i++ {
@@ -402,4 +411,63 @@ func TestSIGTERMFinishesTheCardsInHand(t *testing.T) {
 	if issued == 0 {
 		t.Error("the card in hand was not finished")
 	}
+}
+
+// BenchmarkDaemonMemory10000Pending: the daemon's resident memory with
+// 10,000 applications with their pictures waiting (goal ≤ 300 MB RSS),
+// submitted through the HTTP API in batches of 200; no reader takes work.
+func BenchmarkDaemonMemory10000Pending(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		r := newDaemonRigTB(b, nil)
+		var logs bytes.Buffer
+		cmd := r.start(&logs)
+		// A few invented people, reused under new ids and ID numbers.
+		base, _ := inventApplicants(b, 5, 40)
+		var maps []map[string]any
+		for _, d := range base {
+			var m map[string]any
+			json.Unmarshal(d, &m)
+			maps = append(maps, m)
+		}
+		start := time.Now()
+		const n, batch = 10000, 200
+		for k := 0; k < n; k += batch {
+			var docs [][]byte
+			for j := k; j < k+batch; j++ {
+				m := maps[j%len(maps)]
+				m["application_id"] = fmt.Sprintf("MEM-%07d", j)
+				pid := m["personal_id"].(string)
+				m["personal_id"] = pid[:6] + fmt.Sprintf("%06d", j)
+				d, _ := json.Marshal(m)
+				docs = append(docs, d)
+			}
+			r.submit(docs)
+		}
+		took := time.Since(start)
+		time.Sleep(2 * time.Second)
+		rss, hwm := procMemory(b, cmd.Process.Pid)
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		b.ReportMetric(float64(n)/took.Seconds(), "applications/s")
+		b.ReportMetric(float64(rss)/1024, "RSS-MB")
+		b.ReportMetric(float64(hwm)/1024, "peak-RSS-MB")
+	}
+}
+
+// procMemory reads VmRSS and VmHWM (kB) of a process.
+func procMemory(tb testing.TB, pid int) (rss, hwm int) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var v int
+		if n, _ := fmt.Sscanf(line, "VmRSS: %d kB", &v); n == 1 {
+			rss = v
+		}
+		if n, _ := fmt.Sscanf(line, "VmHWM: %d kB", &v); n == 1 {
+			hwm = v
+		}
+	}
+	return rss, hwm
 }

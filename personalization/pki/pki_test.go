@@ -118,3 +118,26 @@ func TestInitGeneratesTheDSKeyInAPKCS11Token(t *testing.T) {
 	}
 	checkChain(t, p, s)
 }
+
+// BenchmarkPKCS11Sign: one ECDSA P-256 signature of a SHA-256 digest by the
+// DS key inside a SoftHSM2 token, through crypto11.
+func BenchmarkPKCS11Sign(b *testing.B) {
+	tok := softhsm.New(b, "bench")
+	dir := b.TempDir()
+	if err := Init(Options{Dir: dir, PKCS11Module: tok.Module, TokenLabel: tok.Label, PIN: tok.PIN, PINEnv: "BENCH_DS_PIN"}); err != nil {
+		b.Fatal(err)
+	}
+	b.Setenv("BENCH_DS_PIN", tok.PIN)
+	p, _ := Load(dir)
+	s, err := signer.Open(context.Background(), p.Signer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	digest := sha256.Sum256([]byte("signed attributes"))
+	for b.Loop() {
+		if _, err := s.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
