@@ -93,7 +93,6 @@ func newFakeReaders(st *station.Station, store *queue.Store, names ...string) *f
 	return f
 }
 
-
 func (f *fakeReaders) Snapshot() station.Snapshot {
 	f.mu.Lock()
 	s := f.snap

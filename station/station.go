@@ -295,14 +295,19 @@ func (s *Station) setReader(name string, f func(r *ReaderStatus)) {
 }
 
 func (s *Station) signerLoop(ctx context.Context) {
-	t := time.NewTicker(s.opt.SignerCheckEvery)
+	every(ctx, s.opt.SignerCheckEvery, func() { s.checkSigner(ctx) })
+}
+
+// every runs f every d until ctx is done.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.checkSigner(ctx)
+			f()
 		}
 	}
 }
@@ -336,18 +341,11 @@ func (s *Station) setSigner(err error) {
 }
 
 func (s *Station) purgeLoop(ctx context.Context) {
-	t := time.NewTicker(s.opt.PurgeEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := s.store.Purge(ctx); err != nil {
-				s.log.Error("purge failed", "err", err)
-			} else if n > 0 {
-				s.log.Info("purged acknowledged applications", "count", n)
-			}
+	every(ctx, s.opt.PurgeEvery, func() {
+		if n, err := s.store.Purge(ctx); err != nil {
+			s.log.Error("purge failed", "err", err)
+		} else if n > 0 {
+			s.log.Info("purged acknowledged applications", "count", n)
 		}
-	}
+	})
 }

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/cccd-station/station/application"
 	"github.com/cccd-station/station/personalization"
-	"github.com/cccd-station/station/personalization/pki"
-	"github.com/cccd-station/station/personalization/signer"
 )
 
 // Exit status of a command refused because the application is invalid: the
@@ -40,30 +36,15 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	if *appFile == "" || *pkiDir == "" || *out == "" {
 		return usageError("--application, --pki and --out are required")
 	}
-	pol, err := application.ParsePolicy(*policy)
-	if err != nil {
-		return usageError("--policy: %v", err)
-	}
-	data, err := os.ReadFile(*appFile)
+	app, err := loadApplication(*appFile, *policy, stderr)
 	if err != nil {
 		return err
 	}
-	app, err := application.Parse(data, application.Rules{Policy: pol})
-	if err != nil {
-		return rejected(stderr, err)
-	}
-	p, err := pki.Load(*pkiDir)
-	if err != nil {
-		return err
-	}
-	s, err := signer.Open(context.Background(), p.Signer)
+	_, s, err := openSigner(*pkiDir, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if s.Backend() == "file" {
-		fmt.Fprintln(stderr, signer.DevelopmentOnlyWarning)
-	}
 	im, err := personalization.Prepare(app, personalization.PrepareOptions{
 		Signer: s, DSCert: s.Certificate(), FaceBudget: *budget, AAKeyBits: *aaBits,
 	})

@@ -15,7 +15,6 @@ import (
 	"github.com/cccd-station/station/personalization"
 	"github.com/cccd-station/station/personalization/lds"
 	"github.com/cccd-station/station/personalization/pki"
-	"github.com/cccd-station/station/personalization/signer"
 )
 
 // Exit status of a card that failed personalization or verification.
@@ -62,30 +61,15 @@ func runPersonalize(args []string, stdout, stderr io.Writer) error {
 	if *reader == "" || *appFile == "" || *pkiDir == "" {
 		return usageError("--reader, --application and --pki are required")
 	}
-	pol, err := application.ParsePolicy(*policy)
-	if err != nil {
-		return usageError("--policy: %v", err)
-	}
-	data, err := os.ReadFile(*appFile)
+	app, err := loadApplication(*appFile, *policy, stderr)
 	if err != nil {
 		return err
 	}
-	app, err := application.Parse(data, application.Rules{Policy: pol})
-	if err != nil {
-		return rejected(stderr, err)
-	}
-	p, err := pki.Load(*pkiDir)
-	if err != nil {
-		return err
-	}
-	s, err := signer.Open(context.Background(), p.Signer)
+	p, s, err := openSigner(*pkiDir, stderr)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if s.Backend() == "file" {
-		fmt.Fprintln(stderr, signer.DevelopmentOnlyWarning)
-	}
 	prof, err := personalization.NewJMRTD(nil)
 	if err != nil {
 		return err
@@ -194,13 +178,9 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	case *appFile != "" && (*doc != "" || *dob != "" || *exp != ""):
 		return usageError("--application or --doc/--dob/--exp, not both")
 	case *appFile != "":
-		data, err := os.ReadFile(*appFile)
+		app, err := loadApplication(*appFile, "", stderr)
 		if err != nil {
 			return err
-		}
-		app, err := application.Parse(data, application.Rules{})
-		if err != nil {
-			return rejected(stderr, err)
 		}
 		m, err := lds.NewMRZ(app)
 		if err != nil {
