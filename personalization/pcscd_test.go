@@ -12,6 +12,7 @@ import (
 	"github.com/cccd-station/station/pcsc/pcscdtest"
 	"github.com/cccd-station/station/pcsc/vcard"
 	"github.com/cccd-station/station/pcsc/vcard/emrtd"
+	"github.com/cccd-station/station/pcsc/vcard/vcardtest"
 	"github.com/cccd-station/station/personalization/lds"
 	"github.com/cccd-station/station/personalization/sm"
 )
@@ -22,46 +23,13 @@ func TestMain(m *testing.M) { pcscdtest.Main(m, 4) }
 // connected card, through the real PC/SC stack (libpcsclite, pcscd, vpcd).
 func plugged(t testing.TB, i int, chip vcard.Card) (*pcsc.Card, *vcard.Slot) {
 	t.Helper()
-	st := pcscdtest.Require(t)
-	slot, err := vcard.Plug(context.Background(), st.Addr(i), chip)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(slot.Remove)
+	reader, slot := vcardtest.Plug(t, i, chip)
 	sys, err := pcsc.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sys.Close() })
-	reader := st.ReaderName(i)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		states, err := sys.List()
-		if err != nil {
-			t.Fatal(err)
-		}
-		present := false
-		for _, s := range states {
-			if s.Name == reader && s.Present {
-				present = true
-			}
-		}
-		if present {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("card not seen in %s", reader)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	var conn pcsc.Conn
-	for {
-		conn, err = sys.Connect(reader)
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	conn, err := sys.Connect(reader)
 	if err != nil {
 		t.Fatal(err)
 	}

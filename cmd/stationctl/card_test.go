@@ -1,46 +1,23 @@
 package main
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/cccd-station/station/pcsc"
 	"github.com/cccd-station/station/pcsc/pcscdtest"
 	"github.com/cccd-station/station/pcsc/vcard"
 	"github.com/cccd-station/station/pcsc/vcard/emrtd"
+	"github.com/cccd-station/station/pcsc/vcard/vcardtest"
 )
 
 func TestMain(m *testing.M) { pcscdtest.Main(m, 3) }
 
-// plug puts a virtual chip into reader i of the test pcscd and waits until
-// pcscd sees it.
+// plug puts a virtual chip into reader i of the test pcscd.
 func plug(t *testing.T, i int, card vcard.Card) string {
 	t.Helper()
-	st := pcscdtest.Require(t)
-	slot, err := vcard.Plug(context.Background(), st.Addr(i), card)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(slot.Remove)
-	sys, err := pcsc.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sys.Close()
-	name := st.ReaderName(i)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		states, _ := sys.List()
-		for _, s := range states {
-			if s.Name == name && s.Present {
-				return name
-			}
-		}
-	}
-	t.Fatalf("card not seen in %s", name)
-	return ""
+	name, _ := vcardtest.Plug(t, i, card)
+	return name
 }
 
 func TestPersonalizeThenVerifyAsAReader(t *testing.T) {
