@@ -1,9 +1,13 @@
 package personalization
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"testing"
 	"time"
@@ -202,5 +206,98 @@ func BenchmarkStationShareRealisticChip(b *testing.B) {
 			b.ReportMetric(float64(wall.Milliseconds())/float64(b.N), "wall-ms/card")
 			b.ReportMetric(100*float64(wall-chipTime)/float64(wall), "station-%")
 		})
+	}
+}
+
+// Through the whole PC/SC stack (libpcsclite, pcscd, vpcd), the station's
+// BAC and secure messaging and the virtual chip's — written independently —
+// produce ICAO 9303-11 Appendix D's worked example byte for byte, both
+// sides' random numbers forced to the example's.
+func TestICAOWorkedExampleThroughPCSCD(t *testing.T) {
+	b, err := os.ReadFile("../testdata/icao/icao9303-bac.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		DocumentNumber  string `json:"document_number"`
+		DateOfBirth     string `json:"date_of_birth"`
+		DateOfExpiry    string `json:"date_of_expiry"`
+		MRZInformation  string `json:"mrz_information"`
+		GetChallengeRsp string `json:"get_challenge_response"`
+		RndIC           string `json:"rnd_ic"`
+		RndIFD          string `json:"rnd_ifd"`
+		KIFD            string `json:"k_ifd"`
+		KICC            string `json:"k_icc"`
+		EIFD            string `json:"e_ifd"`
+		MIFD            string `json:"m_ifd"`
+		ExtAuthResponse string `json:"external_authenticate_response_data"`
+		ProtectedSelect struct {
+			Command  string `json:"command"`
+			Response string `json:"response"`
+		} `json:"protected_select_ef_com"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	h := func(s string) []byte {
+		x, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	chip := emrtd.New(emrtd.ModelExt144, emrtd.WithRand(bytes.NewReader(append(h(v.RndIC), h(v.KICC)...))))
+	card, _ := plugged(t, 1, chip)
+	exec := func(what string, c pcsc.Command) []byte {
+		t.Helper()
+		data, err := pcsc.Exec(card, c)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return data
+	}
+	// Personalize the minimum: EF.COM and the example's MRZ, then lock.
+	exec("SELECT applet", pcsc.Command{INS: 0xA4, P1: 4, P2: 0x0C, Data: AIDeMRTD})
+	com := lds.EncodeCOM([]lds.Tag{lds.TagDG1})
+	exec("CREATE EF.COM", pcsc.Command{INS: 0xE0, Data: []byte{0x63, 4, 0, byte(len(com)), 0x01, 0x1E}})
+	exec("SELECT EF.COM", selectEF(lds.FIDCOM))
+	exec("UPDATE EF.COM", pcsc.Command{INS: 0xD6, Data: com})
+	seed := lds.TLV(0x62, lds.TLV(0x04, []byte(v.DocumentNumber)), lds.TLV(0x04, []byte(v.DateOfBirth)), lds.TLV(0x04, []byte(v.DateOfExpiry)))
+	exec("PUT DATA MRZ", pcsc.Command{INS: 0xDA, P2: 0x62, Data: seed})
+	exec("LOCK", pcsc.Command{INS: 0xDA, P1: 0xDE, P2: 0xAD})
+	if err := card.Reset(); err != nil {
+		t.Fatal(err)
+	}
+
+	exec("SELECT applet", pcsc.Command{INS: 0xA4, P1: 4, P2: 0x0C, Data: AIDeMRTD})
+	rndIC := exec("GET CHALLENGE", pcsc.Command{INS: 0x84, Ne: 8})
+	if !bytes.Equal(append(rndIC, 0x90, 0x00), h(v.GetChallengeRsp)) {
+		t.Fatalf("GET CHALLENGE %X, example %s", rndIC, v.GetChallengeRsp)
+	}
+	ch, data, err := sm.NewBACChallenge(sm.NewBACKeys(v.MRZInformation), rndIC, bytes.NewReader(append(h(v.RndIFD), h(v.KIFD)...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(data, append(h(v.EIFD), h(v.MIFD)...)) {
+		t.Fatalf("E.IFD ‖ M.IFD:\n got %X\nwant %s%s", data, v.EIFD, v.MIFD)
+	}
+	resp := exec("EXTERNAL AUTHENTICATE", pcsc.Command{INS: 0x82, Data: data, Ne: 40})
+	if !bytes.Equal(resp, h(v.ExtAuthResponse)) {
+		t.Fatalf("EXTERNAL AUTHENTICATE:\n got %X\nwant %s", resp, v.ExtAuthResponse)
+	}
+	s, err := ch.Finish(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apdu, err := s.Wrap(sm.Command{INS: 0xA4, P1: 0x02, P2: 0x0C, Data: []byte{0x01, 0x1E}})
+	if err != nil || !bytes.Equal(apdu, h(v.ProtectedSelect.Command)) {
+		t.Fatalf("protected SELECT:\n got %X\nwant %s", apdu, v.ProtectedSelect.Command)
+	}
+	rsp, err := card.Transmit(apdu)
+	if err != nil || !bytes.Equal(rsp, h(v.ProtectedSelect.Response)) {
+		t.Fatalf("protected SELECT response:\n got %X\nwant %s (%v)", rsp, v.ProtectedSelect.Response, err)
+	}
+	if _, sw, err := s.Unwrap(rsp); err != nil || sw != 0x9000 {
+		t.Fatalf("Unwrap: %04X %v", sw, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -288,7 +289,9 @@ func TestKill9AtRandomMomentsLosesNothing(t *testing.T) {
 	defer store.Close()
 	ctx := context.Background()
 	verifiedBy := map[string]string{}
-	known := map[string]queue.CardState{}
+	// A serial may have several rows: a blank card released by recovery can
+	// be claimed again for another application.
+	known := map[string][]queue.CardState{}
 	for _, id := range ids {
 		s, err := store.Status(ctx, id)
 		if err != nil {
@@ -296,7 +299,7 @@ func TestKill9AtRandomMomentsLosesNothing(t *testing.T) {
 		}
 		v := 0
 		for _, c := range s.Cards {
-			known[c.Serial] = c.State
+			known[c.Serial] = append(known[c.Serial], c.State)
 			if c.State == queue.CardVerified {
 				v++
 				verifiedBy[c.Serial] = id
@@ -311,10 +314,8 @@ func TestKill9AtRandomMomentsLosesNothing(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(r.dir, "cards", "*.json"))
 	for _, f := range files {
 		serial := strings.TrimSuffix(filepath.Base(f), ".json")
-		switch known[serial] {
-		case queue.CardVerified, queue.CardSpoiled:
-		default:
-			t.Errorf("written card %s is not accounted for (state %q)", serial, known[serial])
+		if !slices.Contains(known[serial], queue.CardVerified) && !slices.Contains(known[serial], queue.CardSpoiled) {
+			t.Errorf("written card %s is not accounted for (states %q)", serial, known[serial])
 		}
 	}
 	for serial, id := range verifiedBy {
@@ -336,8 +337,8 @@ func TestKill9AtRandomMomentsLosesNothing(t *testing.T) {
 		t.Errorf("audit chain: %+v %v", rep, err)
 	}
 	spoiled := 0
-	for _, s := range known {
-		if s == queue.CardSpoiled {
+	for _, states := range known {
+		if slices.Contains(states, queue.CardSpoiled) {
 			spoiled++
 		}
 	}
