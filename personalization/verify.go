@@ -411,12 +411,10 @@ func activeAuthentication(r *smReader, dg15 []byte, rnd io.Reader) error {
 	if _, err := io.ReadFull(rnd, challenge); err != nil {
 		return err
 	}
+	// The signature has the modulus' length; with SM around it a 2048-bit
+	// one needs an extended response (exec asks for it).
 	k := (rsaPub.N.BitLen() + 7) / 8
-	ne := k
-	if ne == 256 && !r.extended {
-		ne = 256 // Le 00
-	}
-	sig, err := r.exec(sm.Command{INS: 0x88, Data: challenge, Ne: ne})
+	sig, err := r.exec(sm.Command{INS: 0x88, Data: challenge, Ne: k})
 	if err != nil {
 		return fmt.Errorf("INTERNAL AUTHENTICATE: %w", err)
 	}
