@@ -61,7 +61,7 @@ func startAPI(cfg *Config, st *station.Station, store *queue.Store, metrics *api
 	}
 	h, err := api.New(api.Options{
 		Store: store, Control: st, Auth: auth, Metrics: metrics,
-		ClientCertPins: cfg.TLS.ClientCertSHA256, Config: redacted(cfg), Log: log, Version: version,
+		ClientCertPins: cfg.TLS.ClientCertSHA256, Config: shownConfig(cfg), Log: log, Version: version,
 	})
 	if err != nil {
 		auth.Close()
@@ -126,10 +126,8 @@ func demoCredentials(auth *api.Auth, path string) error {
 // version is set at build time (-ldflags "-X main.version=...").
 var version = "dev"
 
-// redacted is the configuration as the panel may show it: no secrets (the
-// configuration holds none in clear; paths and environment variable names
-// only).
-func redacted(cfg *Config) any {
-	c := *cfg
-	return c
-}
+// shownConfig is the configuration as the panel's configuration page
+// shows it. It holds no secret in clear (PINs, the data key and tokens come
+// from files or the environment; only their paths and variable names are
+// here), and the API blanks secret-looking fields once more.
+func shownConfig(cfg *Config) any { return *cfg }
