@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -109,6 +110,14 @@ type Options struct {
 	// LiveDebounce: the live overview re-renders at most this often;
 	// default 200 ms.
 	LiveDebounce time.Duration
+	// LiveStreamsPerSession bounds the live overviews one session may hold
+	// open (besides the station's 64); default 4.
+	LiveStreamsPerSession int
+	// LiveSessionCheck: how often a live stream reads its session again,
+	// for changes made by another process (stationctl disabling a user);
+	// logout and changes made on this panel end the streams at once.
+	// Default 2 s.
+	LiveSessionCheck time.Duration
 
 	Version string           // shown on the panel
 	Now     func() time.Time // default time.Now
@@ -128,6 +137,12 @@ type API struct {
 	logins  *limiter // login attempts per address
 	panel   *panel
 	live    chan struct{} // bounds concurrent live streams
+	// intakes bounds the intake requests read and validated at once (one
+	// per core: validation is CPU-bound): a 16 MiB batch is held in memory
+	// several times over while it is decoded, validated and sealed, and
+	// more at once would not finish sooner. Others wait, their bodies unread.
+	intakes chan struct{}
+	streams liveStreams // live streams per session
 	table   []Route
 
 	closing   chan struct{} // closed by Close: live streams and long polls end
@@ -163,6 +178,12 @@ func New(o Options) (*API, error) {
 	if o.LiveDebounce <= 0 {
 		o.LiveDebounce = 200 * time.Millisecond
 	}
+	if o.LiveStreamsPerSession <= 0 {
+		o.LiveStreamsPerSession = 4
+	}
+	if o.LiveSessionCheck <= 0 {
+		o.LiveSessionCheck = 2 * time.Second
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -172,6 +193,7 @@ func New(o Options) (*API, error) {
 		limit:   newLimiter(o.RateLimit, o.RateBurst),
 		logins:  newLimiter(10.0/60, 10), // 10 attempts a minute per address, on top of the per-account lockout
 		live:    make(chan struct{}, 64),
+		intakes: make(chan struct{}, max(1, runtime.GOMAXPROCS(0))),
 		closing: make(chan struct{}),
 	}
 	for _, p := range o.ClientCertPins {

@@ -9,13 +9,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -44,6 +45,15 @@ type Auth struct {
 	// that a login takes as long whether or not the name is known.
 	dummyOnce sync.Once
 	dummy     string
+	// verifications counts argon2id verifications (the tests hold every
+	// login path to exactly one).
+	verifications atomic.Int64
+
+	// ended is closed (and replaced) whenever this process ends sessions
+	// (logout, a user disabled or changed): live streams re-read theirs at
+	// once. Changes made by stationctl are seen by their periodic check.
+	endedMu sync.Mutex
+	ended   chan struct{}
 }
 
 // Errors callers decide on. None of them carries a secret.
@@ -53,12 +63,17 @@ var (
 	ErrBadName      = errors.New("api: a name is 1-32 characters: lower-case letters, digits, '.', '_', '-'")
 	ErrBadRole      = errors.New("api: unknown role")
 	ErrWeakPassword = errors.New("api: a password has 12 to 256 characters")
-	ErrBadLogin     = errors.New("api: wrong user name or password")
-	ErrLocked       = errors.New("api: account locked after repeated failures")
+	// ErrBadLogin is every failed login: a wrong password, an unknown,
+	// disabled or locked account look the same to the person trying
+	// (LoginResult tells the audit log which).
+	ErrBadLogin = errors.New("api: wrong user name or password")
 )
 
-// Lockout policy: LockAfter consecutive failures lock the account for
-// LockFor (OWASP ASVS 2.2.1).
+// Lockout policy (OWASP ASVS 2.2.1): LockAfter consecutive failures from
+// one client address lock that address out of the account for LockFor.
+// Keyed by account and address, so that a stranger who knows an
+// administrator's name locks out only their own address, never the
+// administrator. Failures older than LockFor are forgotten.
 const (
 	LockAfter = 5
 	LockFor   = 15 * time.Minute
@@ -113,6 +128,17 @@ var migrations = []string{
 		expires_at INTEGER NOT NULL
 	);
 	CREATE INDEX sessions_user ON sessions(user);`,
+	// 2: failures and lockouts per account and client address (see
+	// LockAfter); users.failures and users.locked_until are no longer used.
+	`CREATE TABLE login_failures (
+		user         TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+		addr         TEXT NOT NULL,
+		failures     INTEGER NOT NULL,
+		locked_until INTEGER,
+		updated_at   INTEGER NOT NULL,
+		PRIMARY KEY (user, addr)
+	);
+	UPDATE users SET failures = 0, locked_until = NULL;`,
 }
 
 // OpenAuth opens (creating it, mode 0600, if needed) the auth store at path
@@ -210,13 +236,11 @@ func (a *Auth) AddToken(name string, role Role) (string, error) {
 	if !role.valid() {
 		return "", ErrBadRole
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
+	token, sum, err := newTokenSecret()
+	if err != nil {
 		return "", fmt.Errorf("add token: %w", err)
 	}
-	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	sum := sha256.Sum256([]byte(token))
-	_, err := a.db.Exec(`INSERT INTO tokens(name, role, hash, created_at) VALUES (?, ?, ?, ?)`,
+	_, err = a.db.Exec(`INSERT INTO tokens(name, role, hash, created_at) VALUES (?, ?, ?, ?)`,
 		name, string(role), sum[:], ms(a.now()))
 	if isUnique(err) {
 		return "", ErrExists
@@ -225,6 +249,65 @@ func (a *Auth) AddToken(name string, role Role) (string, error) {
 		return "", fmt.Errorf("add token: %w", err)
 	}
 	return token, nil
+}
+
+// newTokenSecret makes a token and its stored hash.
+func newTokenSecret() (string, [sha256.Size]byte, error) {
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", [sha256.Size]byte{}, err
+	}
+	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	return token, sha256.Sum256([]byte(token)), nil
+}
+
+// RotateToken gives an existing token (revoked or not) a new secret and
+// makes it live again with role: a deliberate replacement under the same
+// name — the old secret stops working at once. ErrUnknown when there is no
+// token of that name.
+func (a *Auth) RotateToken(name string, role Role) (string, error) {
+	if !role.valid() {
+		return "", ErrBadRole
+	}
+	token, sum, err := newTokenSecret()
+	if err != nil {
+		return "", fmt.Errorf("rotate token: %w", err)
+	}
+	res, err := a.db.Exec(`UPDATE tokens SET hash = ?, role = ?, revoked_at = NULL, created_at = ?, last_used_at = NULL WHERE name = ?`,
+		sum[:], string(role), ms(a.now()), name)
+	if err != nil {
+		return "", fmt.Errorf("rotate token: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return "", ErrUnknown
+	}
+	return token, nil
+}
+
+// TokenIs reports whether token is the live secret of the token name with
+// role (the demo keeps central's token across its restarts).
+func (a *Auth) TokenIs(ctx context.Context, token, name string, role Role) (bool, error) {
+	n, r, ok, err := a.lookupToken(ctx, token)
+	if err != nil {
+		return false, err
+	}
+	return ok && n == name && r == role, nil
+}
+
+// PasswordIs reports whether user's password is password, without counting
+// a failed login or looking at lockouts (the demo checks the credentials it
+// wrote itself). False for an unknown or disabled user.
+func (a *Auth) PasswordIs(user, password string) (bool, error) {
+	var hash string
+	var disabled bool
+	err := a.db.QueryRow(`SELECT password, disabled FROM users WHERE name = ?`, user).Scan(&hash, &disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check password: %w", err)
+	}
+	return !disabled && a.verifyPassword(hash, password), nil
 }
 
 // RevokeToken revokes a token by name; its row stays, so that the name is
@@ -296,16 +379,18 @@ func (a *Auth) lookupToken(ctx context.Context, token string) (name string, role
 
 // UserInfo describes a panel account; the password hash stays inside.
 type UserInfo struct {
-	Name        string     `json:"name"`
-	Role        Role       `json:"role"`
-	Lang        Lang       `json:"lang"`
-	Disabled    bool       `json:"disabled"`
+	Name     string `json:"name"`
+	Role     Role   `json:"role"`
+	Lang     Lang   `json:"lang"`
+	Disabled bool   `json:"disabled"`
+	// Failures: the most consecutive failed logins from any one client
+	// address; LockedUntil: the latest end of a lockout of an address.
 	Failures    int        `json:"failures"`
 	LockedUntil *time.Time `json:"locked_until,omitempty"`
 	Created     time.Time  `json:"created"`
 }
 
-// Locked reports whether the account is locked at t.
+// Locked reports whether some address is locked out of the account at t.
 func (u UserInfo) Locked(t time.Time) bool { return u.LockedUntil != nil && t.Before(*u.LockedUntil) }
 
 func checkPassword(pw string) error {
@@ -343,7 +428,7 @@ func (a *Auth) AddUser(name string, role Role, password string) error {
 	return nil
 }
 
-// SetPassword replaces a user's password, clears a lockout, and ends the
+// SetPassword replaces a user's password, clears its lockouts, and ends the
 // user's sessions.
 func (a *Auth) SetPassword(name, password string) error {
 	if err := checkPassword(password); err != nil {
@@ -353,19 +438,19 @@ func (a *Auth) SetPassword(name, password string) error {
 	if err != nil {
 		return err
 	}
-	return a.updateUser(name, `UPDATE users SET password = ?, password_changed_at = ?, failures = 0, locked_until = NULL WHERE name = ?`,
+	return a.updateUser(name, true, `UPDATE users SET password = ?, password_changed_at = ? WHERE name = ?`,
 		h, ms(a.now()), name)
 }
 
 // DisableUser disables an account and ends its sessions; EnableUser undoes
 // it.
 func (a *Auth) DisableUser(name string) error {
-	return a.updateUser(name, `UPDATE users SET disabled = 1 WHERE name = ?`, name)
+	return a.updateUser(name, false, `UPDATE users SET disabled = 1 WHERE name = ?`, name)
 }
 
-// EnableUser re-enables a disabled account and clears its lockout.
+// EnableUser re-enables a disabled account and clears its lockouts.
 func (a *Auth) EnableUser(name string) error {
-	return a.updateUser(name, `UPDATE users SET disabled = 0, failures = 0, locked_until = NULL WHERE name = ?`, name)
+	return a.updateUser(name, true, `UPDATE users SET disabled = 0 WHERE name = ?`, name)
 }
 
 // SetLang stores a user's language preference for the panel.
@@ -383,9 +468,10 @@ func (a *Auth) SetLang(name string, lang Lang) error {
 	return nil
 }
 
-// updateUser runs a change to one user and ends that user's sessions, in one
-// transaction.
-func (a *Auth) updateUser(name, query string, args ...any) error {
+// updateUser runs a change to one user and ends that user's sessions (and
+// with unlock, clears its lockouts), in one transaction; the user's live
+// streams hear of it at once.
+func (a *Auth) updateUser(name string, unlock bool, query string, args ...any) error {
 	tx, err := a.db.Begin()
 	if err != nil {
 		return fmt.Errorf("update user: %w", err)
@@ -401,15 +487,22 @@ func (a *Auth) updateUser(name, query string, args ...any) error {
 	if _, err := tx.Exec(`DELETE FROM sessions WHERE user = ?`, name); err != nil {
 		return fmt.Errorf("update user: %w", err)
 	}
+	if unlock {
+		if _, err := tx.Exec(`DELETE FROM login_failures WHERE user = ?`, name); err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("update user: %w", err)
 	}
+	a.sessionsEnded()
 	return nil
 }
 
 // Users lists every panel account.
 func (a *Auth) Users() ([]UserInfo, error) {
-	rows, err := a.db.Query(`SELECT name, role, lang, disabled, failures, locked_until, created_at FROM users ORDER BY name`)
+	rows, err := a.db.Query(`SELECT u.name, u.role, u.lang, u.disabled, COALESCE(MAX(f.failures), 0), MAX(f.locked_until), u.created_at
+		FROM users u LEFT JOIN login_failures f ON f.user = u.name GROUP BY u.name ORDER BY u.name`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
@@ -442,50 +535,87 @@ const (
 	LoginThrottled   LoginResult = "rate_limited" // too many attempts from this address
 )
 
-// Login checks a user name and password. It returns the account on
-// success; otherwise ErrBadLogin or ErrLocked, and the result says why (for
-// the audit log; the person at the keyboard is told no more than the
-// error). Unknown names cost as much time as known ones.
-func (a *Auth) Login(ctx context.Context, name, password string) (UserInfo, LoginResult, error) {
+// Login checks a user name and password presented from a client address
+// (LoginAddr of the remote address). It returns the account on success;
+// every failure is ErrBadLogin, and the result says why (for the audit log;
+// the person at the keyboard is told no more). Every path — unknown name,
+// disabled or locked account, wrong or right password — verifies exactly
+// one argon2id hash (the account's, or a dummy), so that none answers
+// faster than another.
+//
+// Failures count per account and address: LockAfter in a row from one
+// address lock that address out of the account for LockFor (the right
+// password is refused too); other addresses are not affected.
+func (a *Auth) Login(ctx context.Context, name, password, addr string) (UserInfo, LoginResult, error) {
 	var u UserInfo
 	var hash, role, lang string
-	var locked sql.NullInt64
-	err := a.db.QueryRowContext(ctx, `SELECT name, role, password, lang, disabled, failures, locked_until FROM users WHERE name = ?`, name).
-		Scan(&u.Name, &role, &hash, &lang, &u.Disabled, &u.Failures, &locked)
-	if errors.Is(err, sql.ErrNoRows) {
-		a.verifyPassword(a.dummyHash(), password)
-		return UserInfo{}, LoginUnknownUser, ErrBadLogin
-	}
-	if err != nil {
+	var failures, locked sql.NullInt64
+	err := a.db.QueryRowContext(ctx, `SELECT u.name, u.role, u.password, u.lang, u.disabled, f.failures, f.locked_until
+		FROM users u LEFT JOIN login_failures f ON f.user = u.name AND f.addr = ? WHERE u.name = ?`, addr, name).
+		Scan(&u.Name, &role, &hash, &lang, &u.Disabled, &failures, &locked)
+	known := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return UserInfo{}, "", fmt.Errorf("login: %w", err)
 	}
-	u.Role, u.Lang, u.LockedUntil = Role(role), Lang(lang), fromMS(locked)
+	if !known {
+		hash = a.dummyHash()
+	}
+	ok := a.verifyPassword(hash, password) // the one verification, on every path
 	now := a.now()
-	if u.Locked(now) {
-		return UserInfo{}, LoginLocked, ErrLocked
-	}
-	ok := a.verifyPassword(hash, password)
-	if u.Disabled {
+	switch {
+	case !known:
+		return UserInfo{}, LoginUnknownUser, ErrBadLogin
+	case locked.Valid && now.UnixMilli() < locked.Int64:
+		return UserInfo{}, LoginLocked, ErrBadLogin
+	case u.Disabled:
 		return UserInfo{}, LoginDisabled, ErrBadLogin
-	}
-	if ok {
-		if _, err := a.db.ExecContext(ctx, `UPDATE users SET failures = 0, locked_until = NULL WHERE name = ?`, name); err != nil {
-			return UserInfo{}, "", fmt.Errorf("login: %w", err)
+	case ok:
+		if failures.Valid {
+			if _, err := a.db.ExecContext(ctx, `DELETE FROM login_failures WHERE user = ? AND addr = ?`, name, addr); err != nil {
+				return UserInfo{}, "", fmt.Errorf("login: %w", err)
+			}
 		}
-		u.Failures, u.LockedUntil = 0, nil
+		u.Role, u.Lang = Role(role), Lang(lang)
 		return u, LoginOK, nil
 	}
-	var failures int
-	if err := a.db.QueryRowContext(ctx, `UPDATE users SET failures = failures + 1 WHERE name = ? RETURNING failures`, name).Scan(&failures); err != nil {
+	// Counted in one statement: guesses sent in parallel from one address
+	// are all counted.
+	var n int
+	if err := a.db.QueryRowContext(ctx, `INSERT INTO login_failures(user, addr, failures, updated_at) VALUES (?, ?, 1, ?)
+		ON CONFLICT(user, addr) DO UPDATE SET failures = CASE WHEN updated_at >= ? THEN failures + 1 ELSE 1 END, updated_at = excluded.updated_at
+		RETURNING failures`, name, addr, ms(now), ms(now.Add(-LockFor))).Scan(&n); err != nil {
 		return UserInfo{}, "", fmt.Errorf("login: %w", err)
 	}
-	if failures >= LockAfter {
-		if _, err := a.db.ExecContext(ctx, `UPDATE users SET failures = 0, locked_until = ? WHERE name = ?`, ms(now.Add(LockFor)), name); err != nil {
+	result := LoginBadPassword
+	if n >= LockAfter {
+		result = LoginLockedNow
+		if _, err := a.db.ExecContext(ctx, `UPDATE login_failures SET failures = 0, locked_until = ? WHERE user = ? AND addr = ?`,
+			ms(now.Add(LockFor)), name, addr); err != nil {
 			return UserInfo{}, "", fmt.Errorf("login: %w", err)
 		}
-		return UserInfo{}, LoginLockedNow, ErrLocked
 	}
-	return UserInfo{}, LoginBadPassword, ErrBadLogin
+	// Forget what is old (rows of addresses long gone).
+	if _, err := a.db.ExecContext(ctx, `DELETE FROM login_failures WHERE updated_at < ? AND (locked_until IS NULL OR locked_until < ?)`,
+		ms(now.Add(-LockFor)), ms(now)); err != nil {
+		return UserInfo{}, "", fmt.Errorf("login: %w", err)
+	}
+	return UserInfo{}, result, ErrBadLogin
+}
+
+// LoginAddr is the key of a client address for login failures and the
+// login rate: the IPv4 address, or the /64 of an IPv6 address (one
+// machine's interface may take any address in its /64).
+func LoginAddr(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
 }
 
 // hashPassword returns an argon2id hash in the PHC string format.
@@ -527,19 +657,25 @@ func (a *Auth) verifyPassword(encoded, password string) bool {
 	if err1 != nil || err2 != nil || len(want) == 0 {
 		return false
 	}
+	a.verifications.Add(1)
 	a.hashing <- struct{}{}
 	got := argon2.IDKey([]byte(password), salt, p.time, p.memory, p.threads, uint32(len(want)))
 	<-a.hashing
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
 
+// dummyHash is a hash with the cost of new hashes and a random key that no
+// password matches; made without running argon2id, so that the first
+// unknown name costs no more than the next.
 func (a *Auth) dummyHash() string {
 	a.dummyOnce.Do(func() {
-		h, err := a.hashPassword("no such user: a password nobody has")
-		if err != nil {
-			slog.Error("auth: dummy hash", "err", err)
-		}
-		a.dummy = h
+		var salt [16]byte
+		var key [32]byte
+		_, _ = rand.Read(salt[:])
+		_, _ = rand.Read(key[:])
+		p, b64 := a.argon, base64.RawStdEncoding
+		a.dummy = fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, p.memory, p.time, p.threads,
+			b64.EncodeToString(salt[:]), b64.EncodeToString(key[:]))
 	})
 	return a.dummy
 }
@@ -624,12 +760,34 @@ func (a *Auth) session(ctx context.Context, cookie string) (*Session, error) {
 	return &s, nil
 }
 
-// endSession deletes a session (logout).
+// endSession deletes a session (logout); its live streams hear of it at
+// once.
 func (a *Auth) endSession(ctx context.Context, s *Session) error {
 	if _, err := a.db.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, s.id); err != nil {
 		return fmt.Errorf("end session: %w", err)
 	}
+	a.sessionsEnded()
 	return nil
+}
+
+// sessionEnds returns a channel closed the next time this process ends
+// sessions (then ask again).
+func (a *Auth) sessionEnds() <-chan struct{} {
+	a.endedMu.Lock()
+	defer a.endedMu.Unlock()
+	if a.ended == nil {
+		a.ended = make(chan struct{})
+	}
+	return a.ended
+}
+
+func (a *Auth) sessionsEnded() {
+	a.endedMu.Lock()
+	if a.ended != nil {
+		close(a.ended)
+	}
+	a.ended = make(chan struct{})
+	a.endedMu.Unlock()
 }
 
 func isUnique(err error) bool {

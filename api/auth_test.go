@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -254,6 +255,12 @@ func TestTokensAreStoredHashedAndListed(t *testing.T) {
 	}
 }
 
+// Addresses of the login tests (documentation ranges, RFC 5737/3849).
+const (
+	addrA = "192.0.2.10"
+	addrB = "198.51.100.20"
+)
+
 func TestPasswordsAreArgon2idAndLoginLocksAfterFiveFailures(t *testing.T) {
 	a := openTestAuth(t, filepath.Join(t.TempDir(), "auth.db"))
 	now := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
@@ -273,38 +280,52 @@ func TestPasswordsAreArgon2idAndLoginLocksAfterFiveFailures(t *testing.T) {
 	if !strings.HasPrefix(stored, "$argon2id$v=19$") || strings.Contains(stored, pw) {
 		t.Errorf("stored password %q", stored[:min(20, len(stored))])
 	}
-	if _, res, err := a.Login(bg, "nobody", pw); !errors.Is(err, ErrBadLogin) || res != LoginUnknownUser {
+	if _, res, err := a.Login(bg, "nobody", pw, addrA); !errors.Is(err, ErrBadLogin) || res != LoginUnknownUser {
 		t.Errorf("unknown user: %s %v", res, err)
 	}
 	for i := 1; i <= LockAfter; i++ {
-		_, res, err := a.Login(bg, "lan", "wrong password!")
+		_, res, err := a.Login(bg, "lan", "wrong password!", addrA)
 		want := LoginBadPassword
 		if i == LockAfter {
 			want = LoginLockedNow
 		}
-		if res != want || err == nil {
+		if res != want || !errors.Is(err, ErrBadLogin) {
 			t.Fatalf("failure %d: %s %v", i, res, err)
 		}
 	}
-	if _, res, err := a.Login(bg, "lan", pw); !errors.Is(err, ErrLocked) || res != LoginLocked {
+	if _, res, err := a.Login(bg, "lan", pw, addrA); !errors.Is(err, ErrBadLogin) || res != LoginLocked {
 		t.Fatalf("right password while locked: %s %v", res, err)
 	}
+	if us, _ := a.Users(); len(us) != 1 || !us[0].Locked(now) {
+		t.Errorf("the user list does not show the lockout: %+v", us)
+	}
 	now = now.Add(LockFor + time.Second)
-	u, res, err := a.Login(bg, "lan", pw)
+	u, res, err := a.Login(bg, "lan", pw, addrA)
 	if err != nil || res != LoginOK || u.Name != "lan" || u.Role != RoleOperator || u.Lang != LangVI {
 		t.Fatalf("after the lockout: %+v %s %v", u, res, err)
 	}
 	// A success resets the count: four more failures do not lock.
 	for i := 0; i < LockAfter-1; i++ {
-		a.Login(bg, "lan", "wrong password!")
+		a.Login(bg, "lan", "wrong password!", addrA)
 	}
-	if _, _, err := a.Login(bg, "lan", pw); err != nil {
+	if _, _, err := a.Login(bg, "lan", pw, addrA); err != nil {
 		t.Fatalf("locked before %d failures in a row: %v", LockAfter, err)
+	}
+	// Failures older than the lockout are forgotten.
+	for i := 0; i < LockAfter-1; i++ {
+		a.Login(bg, "lan", "wrong password!", addrA)
+	}
+	now = now.Add(LockFor + time.Second)
+	if _, res, _ := a.Login(bg, "lan", "wrong password!", addrA); res != LoginBadPassword {
+		t.Fatalf("a failure after old ones: %s", res)
+	}
+	if _, _, err := a.Login(bg, "lan", pw, addrA); err != nil {
+		t.Fatalf("old failures counted: %v", err)
 	}
 	if err := a.DisableUser("lan"); err != nil {
 		t.Fatal(err)
 	}
-	if _, res, err := a.Login(bg, "lan", pw); !errors.Is(err, ErrBadLogin) || res != LoginDisabled {
+	if _, res, err := a.Login(bg, "lan", pw, addrA); !errors.Is(err, ErrBadLogin) || res != LoginDisabled {
 		t.Errorf("disabled: %s %v", res, err)
 	}
 	if err := a.EnableUser("lan"); err != nil {
@@ -313,14 +334,121 @@ func TestPasswordsAreArgon2idAndLoginLocksAfterFiveFailures(t *testing.T) {
 	if err := a.SetPassword("lan", "another long password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.Login(bg, "lan", pw); err == nil {
+	if _, _, err := a.Login(bg, "lan", pw, addrA); err == nil {
 		t.Error("the old password still works")
 	}
-	if _, _, err := a.Login(bg, "lan", "another long password"); err != nil {
+	if _, _, err := a.Login(bg, "lan", "another long password", addrA); err != nil {
 		t.Errorf("new password: %v", err)
 	}
 	if err := a.SetPassword("nobody", "another long password"); !errors.Is(err, ErrUnknown) {
 		t.Errorf("password of an unknown user: %v", err)
+	}
+}
+
+// TestAStrangerLocksOutOnlyTheirOwnAddress: five wrong passwords for an
+// administrator's name from one address lock that address out of the
+// account; the administrator, at another address, logs in. Setting the
+// password or enabling the account lifts the lockout.
+func TestAStrangerLocksOutOnlyTheirOwnAddress(t *testing.T) {
+	a := openTestAuth(t, filepath.Join(t.TempDir(), "auth.db"))
+	const pw = "the administrator's password"
+	if err := a.AddUser("boss", RoleAdmin, pw); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3*LockAfter; i++ {
+		a.Login(bg, "boss", fmt.Sprintf("guess %d", i), addrA)
+	}
+	if _, res, _ := a.Login(bg, "boss", pw, addrA); res != LoginLocked {
+		t.Fatalf("the stranger's address is not locked out: %s", res)
+	}
+	u, res, err := a.Login(bg, "boss", pw, addrB)
+	if err != nil || res != LoginOK || u.Name != "boss" {
+		t.Fatalf("the administrator at another address: %s %v", res, err)
+	}
+	// Still locked for the stranger after the administrator's success.
+	if _, res, _ := a.Login(bg, "boss", pw, addrA); res != LoginLocked {
+		t.Errorf("a success elsewhere unlocked the stranger's address: %s", res)
+	}
+	// IPv6 addresses of one /64 are one address.
+	for i := 0; i < LockAfter; i++ {
+		a.Login(bg, "boss", "guess", LoginAddr(fmt.Sprintf("2001:db8:1:2::%x", i+1)))
+	}
+	if _, res, _ := a.Login(bg, "boss", pw, LoginAddr("2001:db8:1:2:ffff::9")); res != LoginLocked {
+		t.Errorf("another address of the same /64: %s", res)
+	}
+	if _, res, _ := a.Login(bg, "boss", pw, LoginAddr("2001:db8:1:3::1")); res != LoginOK {
+		t.Errorf("an address of another /64: %s", res)
+	}
+	if err := a.SetPassword("boss", pw); err != nil {
+		t.Fatal(err)
+	}
+	if _, res, _ := a.Login(bg, "boss", pw, addrA); res != LoginOK {
+		t.Errorf("setting the password did not lift the lockout: %s", res)
+	}
+	for _, tc := range []struct{ in, want string }{
+		{"192.0.2.1", "192.0.2.1"}, {"::ffff:192.0.2.1", "192.0.2.1"}, {"2001:db8::1", "2001:db8::/64"},
+		{"fe80::1%eth0", "fe80::/64"}, {"not an address", "not an address"},
+	} {
+		if got := LoginAddr(tc.in); got != tc.want {
+			t.Errorf("LoginAddr(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestGuessesSentInParallelFromOneAddressAreAllCounted: a burst of wrong
+// passwords at once locks the address as surely as one after another.
+func TestGuessesSentInParallelFromOneAddressAreAllCounted(t *testing.T) {
+	a := openTestAuth(t, filepath.Join(t.TempDir(), "auth.db"))
+	if err := a.AddUser("boss", RoleAdmin, "the administrator's password"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 2*LockAfter; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.Login(bg, "boss", fmt.Sprintf("guess %d", i), addrA) }()
+	}
+	wg.Wait()
+	if _, res, _ := a.Login(bg, "boss", "the administrator's password", addrA); res != LoginLocked {
+		t.Errorf("after %d guesses at once: %s, want %s", 2*LockAfter, res, LoginLocked)
+	}
+}
+
+// TestEveryLoginPathVerifiesExactlyOneArgon2Hash: an unknown name, a
+// locked, a disabled account, a wrong and a right password each cost one
+// argon2id verification — none answers sooner (timing is not measured: a
+// loaded machine would make that flaky; the work done is what decides it).
+func TestEveryLoginPathVerifiesExactlyOneArgon2Hash(t *testing.T) {
+	a := openTestAuth(t, filepath.Join(t.TempDir(), "auth.db"))
+	for _, u := range []string{"lan", "locked", "gone"} {
+		if err := a.AddUser(u, RoleOperator, "password of "+u+"!"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < LockAfter; i++ {
+		a.Login(bg, "locked", "wrong password", addrA)
+	}
+	if err := a.DisableUser("gone"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, user, password string
+		want                 LoginResult
+	}{
+		{"unknown name", "nobody", "password of nobody!", LoginUnknownUser},
+		{"locked account, right password", "locked", "password of locked!", LoginLocked},
+		{"locked account, wrong password", "locked", "wrong password", LoginLocked},
+		{"disabled account", "gone", "password of gone!", LoginDisabled},
+		{"wrong password", "lan", "wrong password", LoginBadPassword},
+		{"right password", "lan", "password of lan!", LoginOK},
+	} {
+		before := a.verifications.Load()
+		_, res, _ := a.Login(bg, tc.user, tc.password, addrA)
+		if res != tc.want {
+			t.Errorf("%s: result %s, want %s", tc.name, res, tc.want)
+		}
+		if n := a.verifications.Load() - before; n != 1 {
+			t.Errorf("%s: %d argon2id verifications, want 1", tc.name, n)
+		}
 	}
 }
 

@@ -72,14 +72,18 @@ func get(b *testing.B, c *http.Client, u, bearer string) {
 
 // BenchmarkPanelOverview: the overview page, logged in, with 16 readers
 // and 10,000 applications waiting (queue counts read from the store at
-// each load, as the station's Snapshot does).
+// each load, as the station's Snapshot does). With -short, 1,000.
 func BenchmarkPanelOverview(b *testing.B) {
 	var names []string
 	for i := 0; i < 16; i++ {
 		names = append(names, fmt.Sprintf("Reader %02d", i))
 	}
 	e := newEnv(b, envOptions{readers: names})
-	fill(b, e.store, 10000)
+	waiting := 10000
+	if testing.Short() {
+		waiting = 1000
+	}
+	fill(b, e.store, waiting)
 	if err := e.auth.AddUser("tech", RoleTechnician, "a long password for tech"); err != nil {
 		b.Fatal(err)
 	}
@@ -95,7 +99,7 @@ func BenchmarkPanelOverview(b *testing.B) {
 		b.Fatalf("login: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if snap := e.ctrl.Snapshot(); len(snap.Readers) != 16 || snap.Queue[queue.StateValidated] != 10000 {
+	if snap := e.ctrl.Snapshot(); len(snap.Readers) != 16 || snap.Queue[queue.StateValidated] != waiting {
 		b.Fatalf("setup: %d readers, %d validated", len(snap.Readers), snap.Queue[queue.StateValidated])
 	}
 	b.Run("page", func(b *testing.B) {
@@ -117,13 +121,18 @@ func BenchmarkPanelOverview(b *testing.B) {
 // request starts on its schedule whether or not the previous ones have
 // finished; latency counts from the scheduled start, so queueing shows) on
 // the event feed and the application lookup, with 10,000 applications and
-// their events in the store. Reports p50 and p99 in milliseconds.
+// their events in the store (with -short, 1,000). Reports p50 and p99 in
+// milliseconds.
 func BenchmarkAPIAt200rps(b *testing.B) {
 	// The default rate limit per client, as deployed.
 	e := newEnv(b, envOptions{mutate: func(o *Options) { o.RateLimit, o.RateBurst = 0, 0 }})
-	ids := fill(b, e.store, 10000)
+	stored := 10000
+	if testing.Short() {
+		stored = 1000
+	}
+	ids := fill(b, e.store, stored)
 	last, err := e.store.LastEvent(bg)
-	if err != nil || last < 10000 {
+	if err != nil || last < int64(stored) {
 		b.Fatalf("events: %d %v", last, err)
 	}
 	tok := e.tokens[RoleCentral]

@@ -8,8 +8,10 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -62,6 +64,12 @@ func (a *API) postApplications(c echo.Context) error {
 	if err := requireJSON(c); err != nil {
 		return err
 	}
+	select {
+	case a.intakes <- struct{}{}:
+		defer func() { <-a.intakes }()
+	case <-c.Request().Context().Done():
+		return c.Request().Context().Err()
+	}
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		return a.toError(err)
@@ -71,6 +79,11 @@ func (a *API) postApplications(c echo.Context) error {
 		return err
 	}
 	res, err := a.ctrl.Intake(c.Request().Context(), docs)
+	if errors.Is(err, queue.ErrUnavailable) {
+		// Nothing of the request was stored: central sends it again later.
+		a.log.Warn("intake refused: the store cannot write", "err", err)
+		return apiErr(http.StatusServiceUnavailable, CodeStoreUnavailable, "the station cannot store applications now; nothing was stored: send again later")
+	}
 	if err != nil {
 		return internal(fmt.Errorf("intake: %w", err))
 	}
@@ -286,9 +299,14 @@ func (a *API) cancelApplication(c echo.Context) error {
 // otherwise, and a client may think it said something).
 func emptyBody(c echo.Context) error {
 	var b [1]byte
-	n, _ := io.ReadFull(c.Request().Body, b[:])
+	n, err := io.ReadFull(c.Request().Body, b[:])
 	if n > 0 {
 		return apiErr(http.StatusBadRequest, CodeBadRequest, "this request takes no body")
+	}
+	if err != nil && err != io.EOF {
+		if e := bodyReadError(err); e != nil {
+			return e
+		}
 	}
 	return nil
 }
@@ -389,34 +407,82 @@ func (a *API) ackEvents(c echo.Context) error {
 	return c.JSON(http.StatusOK, AckResult{Cursor: *req.Cursor, Acknowledged: n})
 }
 
-// decodeJSON decodes a small JSON body strictly: declared JSON, one object,
-// no unknown fields, nothing after it.
+// decodeJSON decodes a small JSON body as strictly as intake reads an
+// application: declared JSON; one object and nothing after it; no key twice
+// in an object (encoding/json would keep the last silently); at the top, no
+// key the request does not take, spelled exactly (encoding/json would take
+// "Cursor" for "cursor"). The answer never echoes a key the client sent.
 func decodeJSON(c echo.Context, v any) error {
 	if err := requireJSON(c); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		var ute *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &mbe):
-			return apiErr(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit))
-		case errors.As(err, &ute):
-			return apiErr(http.StatusBadRequest, CodeBadParameter, "a field has the wrong type: "+ute.Field)
-		case bytes.HasPrefix([]byte(err.Error()), []byte("json: unknown field")):
-			return apiErr(http.StatusBadRequest, CodeUnknownField, "the body has a field this request does not take")
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		if e := bodyReadError(err); e != nil {
+			return e
 		}
-		return apiErr(http.StatusBadRequest, CodeMalformedJSON, "the body is not one JSON object")
+		return internal(fmt.Errorf("read the request body: %w", err))
 	}
-	if dec.More() {
-		return apiErr(http.StatusBadRequest, CodeMalformedJSON, "data after the JSON object")
+	malformed := apiErr(http.StatusBadRequest, CodeMalformedJSON, "the body is not one JSON object")
+	var top map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&top); err != nil || top == nil {
+		return malformed
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return apiErr(http.StatusBadRequest, CodeMalformedJSON, "data after the JSON object")
 	}
+	if err := application.CheckDuplicateKeys(body); err != nil {
+		return apiErr(http.StatusBadRequest, CodeMalformedJSON, "an object names a key twice")
+	}
+	known := jsonKeys(v)
+	for k := range top {
+		if !known[k] {
+			return apiErr(http.StatusBadRequest, CodeUnknownField, "the body has a field this request does not take")
+		}
+	}
+	strict := json.NewDecoder(bytes.NewReader(body))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(v); err != nil {
+		var ute *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &ute) && known[ute.Field]: // one of ours: safe to name
+			return apiErr(http.StatusBadRequest, CodeBadParameter, "a field has the wrong type: "+ute.Field)
+		case errors.As(err, &ute):
+			return apiErr(http.StatusBadRequest, CodeBadParameter, "a field has the wrong type")
+		case strings.HasPrefix(err.Error(), "json: unknown field"): // inside a nested object
+			return apiErr(http.StatusBadRequest, CodeUnknownField, "the body has a field this request does not take")
+		}
+		return malformed
+	}
 	return nil
+}
+
+// jsonKeys are the JSON names of the fields of the struct v points to.
+func jsonKeys(v any) map[string]bool {
+	t := reflect.TypeOf(v)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	keys := map[string]bool{}
+	if t.Kind() != reflect.Struct {
+		return keys
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		keys[name] = true
+	}
+	return keys
 }
 
 func intParam(s string, def, min, max int64) (int64, error) {

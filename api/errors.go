@@ -1,10 +1,14 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -53,7 +57,10 @@ const (
 	CodeTooLate          = "too_late"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeRateLimited      = "rate_limited"
+	CodeTooManyStreams   = "too_many_streams"
+	CodeRequestTimeout   = "request_timeout"
 	CodeUnavailable      = "unavailable"
+	CodeStoreUnavailable = "store_unavailable" // the store cannot write (disk full): retry later
 	CodeInternal         = "internal"
 )
 
@@ -86,11 +93,18 @@ func (s *API) errorHandler(err error, c echo.Context) {
 	}
 	e := s.toError(err)
 	req := c.Request()
-	if e.Status >= 500 {
+	switch {
+	case e.Status >= 500:
 		s.log.Error("request failed", "method", req.Method, "route", c.Path(), "code", e.Code, "err", e.Cause)
+	case e.Code == CodeRequestTimeout:
+		// The client's fault (or its network's), not the station's.
+		s.log.Warn("client timeout: the request body did not arrive in time", "method", req.Method, "route", c.Path(), "code", e.Code)
 	}
-	if e.Status == http.StatusTooManyRequests {
+	switch e.Status {
+	case http.StatusTooManyRequests:
 		c.Response().Header().Set("Retry-After", "1")
+	case http.StatusServiceUnavailable:
+		c.Response().Header().Set("Retry-After", "30")
 	}
 	if isPanel(req.URL.Path) {
 		s.panelError(c, e)
@@ -138,11 +152,27 @@ func (s *API) toError(err error) *Error {
 		}
 		return internal(err)
 	}
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return apiErr(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit))
+	if e := bodyReadError(err); e != nil {
+		return e
 	}
 	return internal(err)
+}
+
+// bodyReadError is the client-safe Error for a failed read of a request
+// body, or nil when err is not one: too large (413), stalled past the
+// server's ReadTimeout (408), cut short by the client (400).
+func bodyReadError(err error) *Error {
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case errors.As(err, &mbe):
+		return apiErr(http.StatusRequestEntityTooLarge, CodeBodyTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit))
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout() && !errors.Is(err, context.DeadlineExceeded):
+		return &Error{Status: http.StatusRequestTimeout, Code: CodeRequestTimeout, Message: "the request body did not arrive in time", Cause: err}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &Error{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: "the request body ended early", Cause: err}
+	}
+	return nil
 }
 
 func isPanel(path string) bool { return path == "/panel" || strings.HasPrefix(path, "/panel/") }

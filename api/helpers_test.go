@@ -90,6 +90,7 @@ func newFakeReaders(st *station.Station, store *queue.Store, names ...string) *f
 	}
 	f.snap.Signer = station.SignerStatus{Backend: "file", OK: true, Checked: now}
 	f.snap.PCSC = "ok"
+	f.snap.Store = station.StoreStatus{Writable: true, Since: now, FreeBytes: 1 << 30}
 	return f
 }
 
@@ -164,12 +165,13 @@ type envOptions struct {
 	readers   []string
 	mutate    func(o *Options)
 	plainHTTP bool
+	store     queue.Options // the job store's options (fault injection)
 }
 
 func newEnv(t testing.TB, eo envOptions) *env {
 	t.Helper()
 	dir := t.TempDir()
-	store, err := queue.Open(filepath.Join(dir, "station.db"), testKey(), queue.Options{})
+	store, err := queue.Open(filepath.Join(dir, "station.db"), testKey(), eo.store)
 	if err != nil {
 		t.Fatal(err)
 	}

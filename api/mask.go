@@ -1,9 +1,12 @@
 package api
 
 import (
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/cccd-station/station/queue"
 )
 
 const maskRune = "•"
@@ -48,4 +51,44 @@ func MaskPersonalID(id string) string {
 		return strings.Repeat(maskRune, len(r))
 	}
 	return strings.Repeat(maskRune, len(r)-3) + string(r[len(r)-3:])
+}
+
+// seesApplicationIDs is the one rule for application ids on the panel and
+// the station routes of the API: roles that may see personal data
+// (PermPersonalData) see them whole; every other role sees
+// MaskApplicationID's form, on every page.
+func (r Role) seesApplicationIDs() bool { return r.Can(PermPersonalData) }
+
+// applicationID is an application id as the role may see it.
+func (r Role) applicationID(id string) string {
+	if r.seesApplicationIDs() {
+		return id
+	}
+	return MaskApplicationID(id)
+}
+
+// mentionedApplication finds the application ids the store writes into
+// audit details ("… application ID …", queue.ActionCard and
+// queue.ActionDestroyed).
+var mentionedApplication = regexp.MustCompile(`\bapplication ([A-Za-z0-9][A-Za-z0-9._:-]{0,63})`)
+
+// auditSubjectIsApplication: audit actions whose subject is an application
+// id (the store's state changes, and the panel's actions on applications).
+var auditSubjectIsApplication = map[string]bool{
+	queue.ActionState: true, "application_cancel": true, "application_retry": true, "personal_data_view": true,
+}
+
+// auditEntryFor is an audit entry as the role may see it: application ids
+// in its subject and detail masked for roles that see them masked.
+func auditEntryFor(r Role, e queue.AuditEntry) queue.AuditEntry {
+	if r.seesApplicationIDs() {
+		return e
+	}
+	if auditSubjectIsApplication[e.Action] {
+		e.Subject = r.applicationID(e.Subject)
+	}
+	e.Detail = mentionedApplication.ReplaceAllStringFunc(e.Detail, func(m string) string {
+		return "application " + r.applicationID(strings.TrimPrefix(m, "application "))
+	})
+	return e
 }

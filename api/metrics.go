@@ -17,13 +17,10 @@ import (
 	"github.com/cccd-station/station/station"
 )
 
-// SpoilClasses are the reasons a spoiled card is counted under: a small
-// fixed set (the station's classes), never free text. Anything else counts
-// as "other".
-var SpoilClasses = []string{
-	"card_removed", "memory_failure", "readback_mismatch", "verification_failed",
-	"seal_failed", "write_failed", "interrupted", "other",
-}
+// SpoilClasses are the reasons a spoiled card is counted under: the
+// station's fixed set (station.SpoilClasses), never free text. Anything else
+// counts as "other".
+var SpoilClasses = station.SpoilClasses
 
 // queueStates are the application states reported as queue depth, each
 // always present (0 when empty) so that the series are stable.
@@ -118,14 +115,25 @@ var (
 	descReaders = prometheus.NewDesc("station_readers", "Readers the station knows.", nil, nil)
 	descUp      = prometheus.NewDesc("station_readers_up", "Readers working (not in error, not stopped).", nil, nil)
 	descPaused  = prometheus.NewDesc("station_readers_paused", "Readers paused by a technician.", nil, nil)
-	descSigner  = prometheus.NewDesc("station_signer_up", "1 when the Document Signer token answered its last check.", nil, nil)
+	descSigner  = prometheus.NewDesc("station_signer_up", "1 when the Document Signer can sign: its token answered and its certificate may sign.", nil, nil)
+	descToken   = prometheus.NewDesc("station_signer_token_up", "1 when the Document Signer token answered its last check.", nil, nil)
+	descDSValid = prometheus.NewDesc("station_ds_certificate_valid", "1 when the DS certificate may sign now (validity, chain to a CSCA, key usage, country, key, usage period); 0 with the problem as label.", []string{"problem"}, nil)
+	descDSEnds  = prometheus.NewDesc("station_ds_certificate_ends_timestamp_seconds", "When the DS certificate (or its key usage period) stops being able to sign, Unix time.", nil, nil)
+	descDSSoon  = prometheus.NewDesc("station_ds_certificate_expiring_soon", "1 when the DS certificate ends within the configured warning window.", nil, nil)
+	descDSOut   = prometheus.NewDesc("station_documents_outliving_ds_certificate_total", "Documents signed since start that expire after the DS certificate (ICAO 9303-12: DS validity = key usage + document validity).", []string{"expiry"}, nil)
 	descDrain   = prometheus.NewDesc("station_draining", "1 while the station takes no new work.", nil, nil)
+	descStore   = prometheus.NewDesc("station_store_writable", "1 when the job store's writes commit; 0 while it cannot write (disk full, I/O error): no card is claimed, intake answers 503.", nil, nil)
+	descStoreF  = prometheus.NewDesc("station_store_write_failures_total", "Job store writes that failed for the store's reasons (disk full, I/O error).", nil, nil)
+	descFree    = prometheus.NewDesc("station_store_free_bytes", "Free space where the job store lives.", nil, nil)
+	descLow     = prometheus.NewDesc("station_store_low_space", "1 when free space is below the configured minimum: no card is claimed.", nil, nil)
+	descHolding = prometheus.NewDesc("station_readers_holding_card", "Readers holding a card whose record did not commit (alarm).", nil, nil)
 )
 
 type snapshotCollector struct{ m *Metrics }
 
 func (snapshotCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueue, descReaders, descUp, descPaused, descSigner, descDrain} {
+	for _, d := range []*prometheus.Desc{descQueue, descReaders, descUp, descPaused, descSigner, descToken, descDSValid,
+		descDSEnds, descDSSoon, descDSOut, descDrain, descStore, descStoreF, descFree, descLow, descHolding} {
 		ch <- d
 	}
 }
@@ -139,17 +147,33 @@ func (s snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range queueStates {
 		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(snap.Queue[st]), string(st))
 	}
-	up, paused := readersUp(snap), 0
+	up, paused, holding := readersUp(snap), 0, 0
 	for _, r := range snap.Readers {
 		if r.Paused {
 			paused++
+		}
+		if r.State == station.ReaderHoldingCard {
+			holding++
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descReaders, prometheus.GaugeValue, float64(len(snap.Readers)))
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, float64(up))
 	ch <- prometheus.MustNewConstMetric(descPaused, prometheus.GaugeValue, float64(paused))
+	ch <- prometheus.MustNewConstMetric(descHolding, prometheus.GaugeValue, float64(holding))
 	ch <- prometheus.MustNewConstMetric(descSigner, prometheus.GaugeValue, b2f(snap.Signer.OK))
+	ch <- prometheus.MustNewConstMetric(descToken, prometheus.GaugeValue, b2f(snap.Signer.TokenOK))
+	if c := snap.Signer.Certificate; c != nil {
+		ch <- prometheus.MustNewConstMetric(descDSValid, prometheus.GaugeValue, b2f(c.Problem == ""), string(c.Problem))
+		ch <- prometheus.MustNewConstMetric(descDSEnds, prometheus.GaugeValue, float64(c.Ends.Unix()))
+		ch <- prometheus.MustNewConstMetric(descDSSoon, prometheus.GaugeValue, b2f(c.ExpiresSoon))
+		ch <- prometheus.MustNewConstMetric(descDSOut, prometheus.CounterValue, float64(c.Outliving-c.NoExpiry), "dated")
+		ch <- prometheus.MustNewConstMetric(descDSOut, prometheus.CounterValue, float64(c.NoExpiry), "none")
+	}
 	ch <- prometheus.MustNewConstMetric(descDrain, prometheus.GaugeValue, b2f(snap.Draining))
+	ch <- prometheus.MustNewConstMetric(descStore, prometheus.GaugeValue, b2f(snap.Store.Writable))
+	ch <- prometheus.MustNewConstMetric(descStoreF, prometheus.CounterValue, float64(snap.Store.Failures))
+	ch <- prometheus.MustNewConstMetric(descFree, prometheus.GaugeValue, float64(snap.Store.FreeBytes))
+	ch <- prometheus.MustNewConstMetric(descLow, prometheus.GaugeValue, b2f(snap.Store.LowSpace))
 }
 
 func b2f(b bool) float64 {
@@ -160,9 +184,9 @@ func b2f(b bool) float64 {
 }
 
 // readerUp: a reader that works — possibly paused or waiting for a card,
-// but not failing and not stopped.
+// but not failing, not holding an unrecorded card, and not stopped.
 func readerUp(r station.ReaderStatus) bool {
-	return r.State != station.ReaderError && r.State != station.ReaderStopped
+	return r.State != station.ReaderError && r.State != station.ReaderStopped && r.State != station.ReaderHoldingCard
 }
 
 func readersUp(s station.Snapshot) int {

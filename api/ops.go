@@ -7,12 +7,37 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cccd-station/station/queue"
+	"github.com/cccd-station/station/station"
 )
 
 // Health is the body of /livez and /readyz.
 type Health struct {
 	Status  string   `json:"status"`            // "ok" or "not_ready"
-	Reasons []string `json:"reasons,omitempty"` // why not ready: signer_down, no_reader_up
+	Reasons []string `json:"reasons,omitempty"` // why not ready (Readiness)
+}
+
+// Readiness is why the station cannot issue cards now: a small fixed set of
+// reasons (/readyz, the panel).
+func Readiness(snap station.Snapshot) []string {
+	var reasons []string
+	c := snap.Signer.Certificate
+	certProblem := c != nil && c.Problem != ""
+	if !snap.Signer.OK && (!certProblem || !snap.Signer.TokenOK) {
+		reasons = append(reasons, "signer_down")
+	}
+	if certProblem {
+		reasons = append(reasons, "ds_certificate_"+string(c.Problem))
+	}
+	if !snap.Store.Writable {
+		reasons = append(reasons, "store_unwritable")
+	}
+	if snap.Store.LowSpace {
+		reasons = append(reasons, "store_low_space")
+	}
+	if readersUp(snap) == 0 {
+		reasons = append(reasons, "no_reader_up")
+	}
+	return reasons
 }
 
 // livez: the process is up and serving.
@@ -21,19 +46,12 @@ func (a *API) livez(c echo.Context) error {
 	return c.JSON(http.StatusOK, Health{Status: "ok"})
 }
 
-// readyz: the station can issue cards — the Document Signer answers and at
-// least one reader works. 503 otherwise, with the reasons.
+// readyz: the station can issue cards — the Document Signer can sign (its
+// token answers, its certificate may sign), the store writes, and at least
+// one reader works. 503 otherwise, with the reasons.
 func (a *API) readyz(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
-	snap := a.ctrl.Snapshot()
-	var reasons []string
-	if !snap.Signer.OK {
-		reasons = append(reasons, "signer_down")
-	}
-	if readersUp(snap) == 0 {
-		reasons = append(reasons, "no_reader_up")
-	}
-	if len(reasons) > 0 {
+	if reasons := Readiness(a.ctrl.Snapshot()); len(reasons) > 0 {
 		return c.JSON(http.StatusServiceUnavailable, Health{Status: "not_ready", Reasons: reasons})
 	}
 	return c.JSON(http.StatusOK, Health{Status: "ok"})

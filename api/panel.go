@@ -48,10 +48,11 @@ func newPanel(a *API) (*panel, error) {
 	funcs := template.FuncMap{
 		"time":     fmtTime,
 		"timep":    func(t *time.Time) string { return fmtTimePtr(t) },
-		"maskID":   MaskApplicationID,
 		"states":   func() []queue.State { return queueStates },
 		"roles":    func() []Role { return PanelRoles },
 		"readerUp": readerUp,
+		"date":     func(t time.Time) string { return t.In(application.Vietnam).Format(time.DateOnly) },
+		"mib":      func(n uint64) uint64 { return n >> 20 },
 		"short": func(h string) string {
 			if len(h) > 12 {
 				return h[:12]
@@ -157,6 +158,14 @@ func (pg *page) T(key string) string { return T(pg.Lang, key) }
 // Can reports whether the user may do something (templates show only the
 // buttons that would work).
 func (pg *page) Can(perm string) bool { return pg.Role.Can(Permission(perm)) }
+
+// AppID is an application id as the user may see it (masked unless the
+// role sees ids: Role.seesApplicationIDs); every page shows ids through it.
+func (pg *page) AppID(id string) string { return pg.Role.applicationID(id) }
+
+// SeesIDs: the user sees application ids whole, so pages may link to them
+// (a link would carry the id).
+func (pg *page) SeesIDs() bool { return pg.Role.seesApplicationIDs() }
 
 // Other is the language the switch offers.
 func (pg *page) Other() Lang {
@@ -281,13 +290,14 @@ func (p *panel) login(c echo.Context) error {
 	name, password := c.FormValue("user"), c.FormValue("password")
 	next := localNext(c.FormValue("next"))
 	ip := c.RealIP()
+	addr := LoginAddr(ip)
 	anon := queue.WithActor(r.Context(), "anonymous")
-	if !a.logins.allow("login:" + ip) {
+	if !a.logins.allow("login:" + addr) {
 		_ = a.store.Audit(anon, "login", "", "result="+string(LoginThrottled)+" ip="+ip)
 		return c.Redirect(http.StatusSeeOther, "/panel/login?error=throttled")
 	}
-	u, result, err := a.auth.Login(r.Context(), name, password)
-	if err != nil && !errors.Is(err, ErrBadLogin) && !errors.Is(err, ErrLocked) {
+	u, result, err := a.auth.Login(r.Context(), name, password, addr)
+	if err != nil && !errors.Is(err, ErrBadLogin) {
 		return internal(err)
 	}
 	// Attempts on an account are recorded under its name (actor and
@@ -301,11 +311,9 @@ func (p *panel) login(c echo.Context) error {
 		return internal(fmt.Errorf("audit login: %w", aerr))
 	}
 	if err != nil {
-		code := "failed"
-		if errors.Is(err, ErrLocked) {
-			code = "locked"
-		}
-		return c.Redirect(http.StatusSeeOther, "/panel/login?error="+code+"&next="+url.QueryEscape(next))
+		// One answer for every failure (unknown name, wrong password,
+		// disabled or locked account): the audit log keeps the difference.
+		return c.Redirect(http.StatusSeeOther, "/panel/login?error=failed&next="+url.QueryEscape(next))
 	}
 	cookie, _, err := a.auth.newSession(r.Context(), u.Name)
 	if err != nil {
@@ -355,7 +363,7 @@ type overviewData struct {
 	Waiting      int // validated + prepared
 	IssuedHour   int
 	ReadersUp    int
-	MaskIDs      bool
+	Holding      int // readers holding an unrecorded card (alarm)
 	RenderedAt   time.Time
 	QueueUnknown bool
 }
@@ -367,7 +375,7 @@ type stateCount struct {
 
 func (p *panel) overviewData(ctx context.Context, role Role) overviewData {
 	snap := p.a.ctrl.Snapshot()
-	d := overviewData{Snap: snap, MaskIDs: !role.Can(PermPersonalData), ReadersUp: readersUp(snap), RenderedAt: p.a.o.Now()}
+	d := overviewData{Snap: snap, ReadersUp: readersUp(snap), RenderedAt: p.a.o.Now()}
 	counts := snap.Queue
 	if counts == nil {
 		var err error
@@ -382,6 +390,9 @@ func (p *panel) overviewData(ctx context.Context, role Role) overviewData {
 	d.Waiting = counts[queue.StateValidated] + counts[queue.StatePrepared]
 	for _, r := range snap.Readers {
 		d.IssuedHour += r.IssuedThisHour
+		if r.State == station.ReaderHoldingCard {
+			d.Holding++
+		}
 	}
 	return d
 }
@@ -446,6 +457,21 @@ func (p *panel) applications(c echo.Context) error {
 	d.Offset, _ = strconv.Atoi(c.QueryParam("offset"))
 	if d.Offset < 0 || d.Offset > 1_000_000 {
 		d.Offset = 0
+	}
+	if d.Query != "" && !pg.SeesIDs() {
+		// A prefix search would reveal masked ids a character at a time:
+		// these roles find an application by its whole id only.
+		st, err := p.a.store.Status(c.Request().Context(), d.Query)
+		switch {
+		case errors.Is(err, queue.ErrNotFound):
+		case err != nil:
+			return internal(fmt.Errorf("search applications: %w", err))
+		case d.State == "" || st.State == d.State:
+			return c.Redirect(http.StatusSeeOther, "/panel/applications/"+url.PathEscape(d.Query))
+		}
+		d.Searched = true
+		pg.Data = d
+		return p.render(c, http.StatusOK, "applications", pg)
 	}
 	res, total, err := p.a.store.Search(c.Request().Context(), queue.SearchFilter{IDPrefix: d.Query, State: d.State, Limit: pageSize, Offset: d.Offset})
 	if err != nil {
@@ -672,6 +698,10 @@ func (p *panel) loadAudit(c echo.Context) (*auditData, error) {
 	entries, err := p.a.store.AuditLog(c.Request().Context(), f)
 	if err != nil {
 		return nil, internal(fmt.Errorf("audit log: %w", err))
+	}
+	role := principalOf(c).Role
+	for i := range entries {
+		entries[i] = auditEntryFor(role, entries[i])
 	}
 	d := &auditData{Filter: f, Entries: entries, Next: -1}
 	if len(entries) == f.Limit {

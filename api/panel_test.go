@@ -111,7 +111,7 @@ func TestLoginWithoutTheLoginPageCookieIsRefused(t *testing.T) {
 	}
 }
 
-func TestFiveFailedLoginsLockTheAccount(t *testing.T) {
+func TestFiveFailedLoginsLockTheAddressOutOfTheAccountAndTheAuditSaysSo(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.auth.AddUser("minh", RoleOperator, "mật khẩu của Minh 2026")
 	c := e.client()
@@ -120,12 +120,8 @@ func TestFiveFailedLoginsLockTheAccount(t *testing.T) {
 		c.postForm("/panel/login", url.Values{"csrf": {csrf}, "user": {"minh"}, "password": {"guess"}}).want(t, http.StatusSeeOther)
 	}
 	r := c.postForm("/panel/login", url.Values{"csrf": {csrf}, "user": {"minh"}, "password": {"mật khẩu của Minh 2026"}})
-	if loc := r.Header.Get("Location"); !strings.HasPrefix(loc, "/panel/login?error=locked") {
-		t.Fatalf("the right password on a locked account went to %q", loc)
-	}
-	page := c.get("/panel/login?error=locked").want(t, http.StatusOK)
-	if !bytes.Contains(page.body, []byte("tạm khóa")) {
-		t.Errorf("the login page does not say the account is locked:\n%s", clip(page.body))
+	if loc := r.Header.Get("Location"); !strings.HasPrefix(loc, "/panel/login?error=failed") {
+		t.Fatalf("the right password from a locked address went to %q", loc)
 	}
 	entries, _ := e.store.AuditLog(bg, queue.AuditFilter{Action: "login", Subject: "minh", Limit: 100})
 	var results []string
@@ -135,6 +131,59 @@ func TestFiveFailedLoginsLockTheAccount(t *testing.T) {
 	want := "result=bad_password result=bad_password result=bad_password result=bad_password result=locked_now result=locked"
 	if strings.Join(results, " ") != want {
 		t.Errorf("audit of the attempts:\n got  %s\n want %s", strings.Join(results, " "), want)
+	}
+	// From another address the account works (the lockout is the
+	// address's, not the account's).
+	if _, res, err := e.auth.Login(bg, "minh", "mật khẩu của Minh 2026", "192.0.2.99"); err != nil || res != LoginOK {
+		t.Errorf("login from another address: %s %v", res, err)
+	}
+}
+
+// TestFailedLoginsLookTheSameWhateverTheReason: an unknown name, a wrong
+// password, a disabled and a locked account get the same answer — status,
+// Location, body, no cookie — and the login page the same message.
+func TestFailedLoginsLookTheSameWhateverTheReason(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, u := range []string{"lan", "locked", "gone"} {
+		if err := e.auth.AddUser(u, RoleOperator, "password of "+u+"!"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < LockAfter; i++ {
+		e.auth.Login(bg, "locked", "wrong password", LoginAddr("127.0.0.1"))
+	}
+	if err := e.auth.DisableUser("gone"); err != nil {
+		t.Fatal(err)
+	}
+	type answer struct {
+		status          int
+		location, body  string
+		cookies, verify int
+	}
+	attempt := func(user, password string) answer {
+		c := e.client()
+		csrf := formValue(t, c.get("/panel/login").body, "csrf")
+		before := e.auth.verifications.Load()
+		r := c.postForm("/panel/login", url.Values{"csrf": {csrf}, "user": {user}, "password": {password}, "next": {"/panel/cards"}})
+		return answer{r.StatusCode, r.Header.Get("Location"), string(r.body), len(r.Header.Values("Set-Cookie")),
+			int(e.auth.verifications.Load() - before)}
+	}
+	want := attempt("lan", "wrong password")
+	if want.status != http.StatusSeeOther || !strings.HasPrefix(want.location, "/panel/login?error=failed") || want.cookies != 0 || want.verify != 1 {
+		t.Fatalf("wrong password: %+v", want)
+	}
+	for name, got := range map[string]answer{
+		"unknown name":                   attempt("nobody", "password of nobody!"),
+		"locked account, right password": attempt("locked", "password of locked!"),
+		"disabled account":               attempt("gone", "password of gone!"),
+	} {
+		if got != want {
+			t.Errorf("%s: answer %+v, a wrong password's %+v", name, got, want)
+		}
+	}
+	page := e.client().get(want.location).want(t, http.StatusOK)
+	if !bytes.Contains(page.body, []byte(T(LangVI, "login.failed"))) {
+		t.Errorf("the login page does not say the login failed:\n%s", clip(page.body))
 	}
 }
 
@@ -283,7 +332,7 @@ func TestCatalogueHasEveryKeyInBothLanguages(t *testing.T) {
 	for _, c := range []string{CodeBadRequest, CodeMalformedJSON, CodeUnknownField, CodeMissingID, CodeDuplicateID, CodeEmptyBatch,
 		CodeBatchTooLarge, CodeBodyTooLarge, CodeUnsupportedMedia, CodeBadParameter, CodeBadCursor, CodeUnauthenticated,
 		CodeForbidden, CodeCSRF, CodeNotFound, CodeNoSuchReader, CodeConflict, CodeTooLate, CodeMethodNotAllowed,
-		CodeRateLimited, CodeUnavailable, CodeInternal} {
+		CodeRateLimited, CodeTooManyStreams, CodeRequestTimeout, CodeUnavailable, CodeInternal} {
 		keys = append(keys, "error."+c)
 	}
 	for _, k := range keys {

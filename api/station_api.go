@@ -18,10 +18,10 @@ import (
 // for roles that may not see personal data, as on the panel.
 func (a *API) getStation(c echo.Context) error {
 	snap := a.ctrl.Snapshot()
-	if !principalOf(c).Role.Can(PermPersonalData) {
+	if role := principalOf(c).Role; !role.seesApplicationIDs() {
 		snap.Readers = append([]station.ReaderStatus(nil), snap.Readers...)
 		for i := range snap.Readers {
-			snap.Readers[i].ApplicationID = MaskApplicationID(snap.Readers[i].ApplicationID)
+			snap.Readers[i].ApplicationID = role.applicationID(snap.Readers[i].ApplicationID)
 		}
 	}
 	return c.JSON(http.StatusOK, snap)

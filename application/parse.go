@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -68,6 +69,40 @@ type Rules struct {
 type Problem struct {
 	Field string `json:"field"`
 	Rule  string `json:"rule"`
+	// FromInput: Field is a name taken from the document (an unknown or a
+	// repeated key), in its short safe form (InputName), not one of the
+	// schema's: it may be told to central, but is not kept once the
+	// application is purged.
+	FromInput bool `json:"-"`
+}
+
+// maxInputName is the longest key name ever echoed or stored.
+const maxInputName = 32
+
+// InputName is the short, safe form of a name taken from the document (an
+// unknown or a repeated key): at most 32 characters of A-Z a-z 0-9 _ . -,
+// anything else shown as '?', a longer name cut with "…". A 4 MiB key is
+// never echoed or stored whole.
+func InputName(name string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range name {
+		if n == maxInputName {
+			b.WriteString("…")
+			break
+		}
+		switch {
+		case r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '.', r == '-':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('?')
+		}
+		n++
+	}
+	if n == 0 {
+		return "(empty)"
+	}
+	return b.String()
 }
 
 func (p Problem) String() string { return p.Field + ": " + p.Rule }
@@ -150,7 +185,7 @@ func Parse(data []byte, rules Rules) (*Application, error) {
 		lim = DefaultLimits
 	}
 	if len(data) > lim.Document {
-		return nil, &ValidationError{[]Problem{{"(document)", fmt.Sprintf("larger than %d bytes", lim.Document)}}}
+		return nil, &ValidationError{[]Problem{{Field: "(document)", Rule: fmt.Sprintf("larger than %d bytes", lim.Document)}}}
 	}
 	w, prob := decodeWire(data)
 	if prob != nil {
@@ -177,7 +212,7 @@ func Parse(data []byte, rules Rules) (*Application, error) {
 // twice, nothing after it.
 func decodeWire(data []byte) (*wire, *Problem) {
 	if !utf8.Valid(data) {
-		return nil, &Problem{"(document)", "must be UTF-8 JSON"}
+		return nil, &Problem{Field: "(document)", Rule: "must be UTF-8 JSON"}
 	}
 	if p := checkDuplicateKeys(data); p != nil {
 		return nil, p
@@ -194,23 +229,26 @@ func decodeWire(data []byte) (*wire, *Problem) {
 			if field == "" {
 				field = "(document)"
 			}
-			return nil, &Problem{field, "must be a JSON " + jsonKind(te.Type.Kind().String())}
+			return nil, &Problem{Field: field, Rule: "must be a JSON " + jsonKind(te.Type.Kind().String())}
 		case errors.As(err, &se):
-			return nil, &Problem{"(document)", fmt.Sprintf("not valid JSON (at byte %d)", se.Offset)}
+			return nil, &Problem{Field: "(document)", Rule: fmt.Sprintf("not valid JSON (at byte %d)", se.Offset)}
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return nil, &Problem{name, "unknown field"}
+			name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+			if u, err := strconv.Unquote(name); err == nil {
+				name = u
+			}
+			return nil, &Problem{Field: InputName(name), Rule: "unknown field", FromInput: true}
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-			return nil, &Problem{"(document)", "empty or truncated JSON"}
+			return nil, &Problem{Field: "(document)", Rule: "empty or truncated JSON"}
 		default:
-			return nil, &Problem{"(document)", "must be a JSON object"}
+			return nil, &Problem{Field: "(document)", Rule: "must be a JSON object"}
 		}
 	}
 	if dec.More() {
-		return nil, &Problem{"(document)", "one JSON object expected, found more data after it"}
+		return nil, &Problem{Field: "(document)", Rule: "one JSON object expected, found more data after it"}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, &Problem{"(document)", "one JSON object expected, found more data after it"}
+		return nil, &Problem{Field: "(document)", Rule: "one JSON object expected, found more data after it"}
 	}
 	return &w, nil
 }
@@ -271,7 +309,7 @@ func checkDuplicateKeys(data []byte) *Problem {
 		case string:
 			if top != nil && top.object && top.expect {
 				if top.keys[t] {
-					return &Problem{t, "appears twice"}
+					return &Problem{Field: InputName(t), Rule: "appears twice", FromInput: true}
 				}
 				top.keys[t] = true
 				top.expect = false
@@ -291,7 +329,7 @@ type validator struct {
 }
 
 func (v *validator) fail(field, rule string) {
-	v.problems = append(v.problems, Problem{field, rule})
+	v.problems = append(v.problems, Problem{Field: field, Rule: rule})
 }
 
 func (v *validator) failed(field string) bool {
@@ -439,8 +477,14 @@ func (v *validator) check(w *wire) *Application {
 	case w.FamilyName == nil && w.GivenNames != nil:
 		v.fail("family_name", "required when given_names is given")
 	case family != "" && given != "" && a.FullName != "":
-		if family+" "+given != a.FullName {
-			v.fail("full_name", "must equal family_name, a space, and given_names")
+		// chip-data.md §2: name order differs between the peoples of
+		// Vietnam — Kinh put the family name first ("Nguyễn Văn An"), Ê Đê
+		// and Gia Rai the clan name last ("H'Hen Niê"). With both parts
+		// sent, full_name may hold them in either order; the MRZ's primary
+		// identifier is family_name whatever the order, and DG13 carries
+		// full_name as sent.
+		if family+" "+given != a.FullName && given+" "+family != a.FullName {
+			v.fail("full_name", "must be family_name and given_names joined by a space, in either order")
 		}
 		a.FamilyName, a.GivenNames = family, given
 	case a.FullName != "" && w.FamilyName == nil:

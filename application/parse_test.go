@@ -125,6 +125,23 @@ func TestEthnicMinorityNamesAreAccepted(t *testing.T) {
 	}
 }
 
+// Ê Đê names put the given name first and the clan name last: with both
+// parts sent, either order of full_name is accepted, and the parts are kept
+// as sent (chip-data.md §2).
+func TestNameInEitherOrderWhenBothPartsAreSent(t *testing.T) {
+	for _, full := range []string{"H'Hen Niê", "Niê H'Hen"} {
+		m := sample(t, "nguyen-van-an.json")
+		m["full_name"], m["family_name"], m["given_names"] = full, "Niê", "H'Hen"
+		a, err := Parse(encode(t, m), testRules())
+		if err != nil {
+			t.Fatalf("%q refused: %v", full, err)
+		}
+		if a.FullName != full || a.FamilyName != "Niê" || a.GivenNames != "H'Hen" {
+			t.Errorf("%q: full %q family %q given %q", full, a.FullName, a.FamilyName, a.GivenNames)
+		}
+	}
+}
+
 // Each rule broken once: the error names the field (by its JSON name) and the rule.
 func TestEachRuleRefusedWithFieldAndRule(t *testing.T) {
 	big := strings.Repeat("A", 5000)
@@ -170,7 +187,7 @@ func TestEachRuleRefusedWithFieldAndRule(t *testing.T) {
 		{"name with two spaces", "nguyen-van-an.json", func(m map[string]any) { m["mother_name"] = "Trần  Thị Cúc" }, "mother_name", "two spaces"},
 		{"name leading hyphen", "nguyen-van-an.json", func(m map[string]any) { m["full_name"] = "-Nguyễn Văn An" }, "full_name", "begin with a letter"},
 		{"name in another script", "nguyen-van-an.json", func(m map[string]any) { m["full_name"] = "Нгуен Ван Ан" }, "full_name", "only letters"},
-		{"family and given disagree", "ton-nu-thi-phuong-thao.json", func(m map[string]any) { m["given_names"] = "Thị Phương Thảo" }, "full_name", "must equal"},
+		{"family and given disagree", "ton-nu-thi-phuong-thao.json", func(m map[string]any) { m["given_names"] = "Thị Phương Thảo" }, "full_name", "either order"},
 		{"family without given", "nguyen-van-an.json", func(m map[string]any) { m["family_name"] = "Nguyễn" }, "given_names", "required when"},
 		{"address 5000 characters", "nguyen-van-an.json", func(m map[string]any) { m["place_of_residence"] = big }, "place_of_residence", "longer than 300"},
 		{"address control character", "nguyen-van-an.json", func(m map[string]any) { m["place_of_origin"] = "Xã\tTân Phú" }, "place_of_origin", "control"},

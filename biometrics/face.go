@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"image/jpeg"
 	"log/slog"
+	"runtime"
 )
 
 // Limits of PrepareFace.
@@ -14,9 +15,11 @@ const (
 	DefaultFaceMaxBytes = 20000
 	// DefaultFaceMaxInputBytes is the default limit on the size of the JPEG given to PrepareFace.
 	DefaultFaceMaxInputBytes = 5 << 20
-	// MaxFaceInputPixels bounds width×height of an input picture, so that a small file declaring
-	// a huge picture is refused before it is decoded.
-	MaxFaceInputPixels = 40_000_000
+	// MaxFaceInputPixels bounds width×height of an input picture, checked from the JPEG header
+	// before anything is decoded: 16 megapixels (a 4608×3456 camera frame) is far more than a
+	// face photograph needs (the chip keeps at most 480×640), and bounds what one decode takes
+	// (up to 7 bytes a pixel for a 4-component JPEG and its conversion: ≈112 MB).
+	MaxFaceInputPixels = 16_000_000
 
 	MinFaceWidth  = 240 // narrower pictures are refused
 	MinFaceHeight = 320 // lower pictures are refused
@@ -148,24 +151,15 @@ func PrepareFace(jpegBytes []byte, opts FaceOptions) (*Face, error) {
 	if maxIn <= 0 {
 		maxIn = DefaultFaceMaxInputBytes
 	}
-	// T.81 B.1.1.3: a JPEG file starts with SOI (FFD8) followed by another marker.
-	if len(jpegBytes) < 3 || jpegBytes[0] != 0xff || jpegBytes[1] != 0xd8 || jpegBytes[2] != 0xff {
-		return nil, faceErr(FaceRuleNotJPEG, nil, "no JPEG SOI marker at the start of %d bytes", len(jpegBytes))
+	w, h, err := checkFaceHeader(jpegBytes)
+	if err != nil {
+		return nil, err
 	}
 	if len(jpegBytes) > maxIn {
 		return nil, faceErr(FaceRuleTooLarge, nil, "file is %d bytes, limit %d", len(jpegBytes), maxIn)
 	}
-	cfg, err := jpeg.DecodeConfig(bytes.NewReader(jpegBytes))
-	if err != nil {
-		return nil, faceErr(FaceRuleUndecodable, err, "reading the JPEG header")
-	}
-	w, h := cfg.Width, cfg.Height
-	if w < MinFaceWidth || h < MinFaceHeight {
-		return nil, faceErr(FaceRuleTooSmall, nil, "picture is %d×%d, minimum %d×%d", w, h, MinFaceWidth, MinFaceHeight)
-	}
-	if int64(w)*int64(h) > MaxFaceInputPixels {
-		return nil, faceErr(FaceRuleTooLarge, nil, "picture is %d×%d, limit %d pixels", w, h, MaxFaceInputPixels)
-	}
+	release := acquireDecode()
+	defer release() // the decoded picture and its planes live until the re-encoding is done
 	img, err := jpeg.Decode(bytes.NewReader(jpegBytes))
 	if err != nil {
 		return nil, faceErr(FaceRuleUndecodable, err, "decoding the %d×%d picture", w, h)
@@ -191,6 +185,55 @@ func PrepareFace(jpegBytes []byte, opts FaceOptions) (*Face, error) {
 		return nil, faceErr(FaceRuleOverBudget, nil, "%d×%d picture is over %d bytes even at quality %d", nw, nh, budget, MinFaceQuality)
 	}
 	return &Face{JPEG: out, Width: nw, Height: nh, Quality: q}, nil
+}
+
+// checkFaceHeader reads the picture's size from its JPEG header and applies
+// the size rules, before anything is decoded.
+func checkFaceHeader(b []byte) (w, h int, err error) {
+	// T.81 B.1.1.3: a JPEG file starts with SOI (FFD8) followed by another marker.
+	if len(b) < 3 || b[0] != 0xff || b[1] != 0xd8 || b[2] != 0xff {
+		return 0, 0, faceErr(FaceRuleNotJPEG, nil, "no JPEG SOI marker at the start of %d bytes", len(b))
+	}
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return 0, 0, faceErr(FaceRuleUndecodable, err, "reading the JPEG header")
+	}
+	w, h = cfg.Width, cfg.Height
+	if w < MinFaceWidth || h < MinFaceHeight {
+		return w, h, faceErr(FaceRuleTooSmall, nil, "picture is %d×%d, minimum %d×%d", w, h, MinFaceWidth, MinFaceHeight)
+	}
+	if int64(w)*int64(h) > MaxFaceInputPixels {
+		return w, h, faceErr(FaceRuleTooLarge, nil, "picture is %d×%d, more than %d megapixels", w, h, MaxFaceInputPixels/1_000_000)
+	}
+	return w, h, nil
+}
+
+// decodeSlots bounds the full decodes of face pictures running at once, in
+// the whole process (intake checks and preparation alike), to the cores:
+// more would not finish sooner, and each holds up to MaxFaceInputPixels of
+// decoded picture. A batch of large pictures waits its turn instead of
+// taking the daemon's memory.
+var decodeSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+func acquireDecode() (release func()) {
+	decodeSlots <- struct{}{}
+	return func() { <-decodeSlots }
+}
+
+// CheckFace is the intake check of a face picture: a JPEG whose header
+// passes the size rules and that decodes (under the same bound on
+// concurrent decodes as PrepareFace). Errors are *FaceError.
+func CheckFace(b []byte) error {
+	w, h, err := checkFaceHeader(b)
+	if err != nil {
+		return err
+	}
+	release := acquireDecode()
+	defer release()
+	if _, err := jpeg.Decode(bytes.NewReader(b)); err != nil {
+		return faceErr(FaceRuleUndecodable, err, "decoding the %d×%d picture", w, h)
+	}
+	return nil
 }
 
 // fitWithin returns w×h scaled down (never up) to fit within maxW×maxH, keeping the aspect

@@ -356,6 +356,8 @@ func swDescription(sw uint16) string {
 		return "record not found"
 	case 0x6A84:
 		return "not enough memory space in the file"
+	case 0x6A85:
+		return "Nc inconsistent with TLV structure"
 	case 0x6A86:
 		return "incorrect parameters P1-P2"
 	case 0x6A88:

@@ -24,22 +24,37 @@ import (
 func TestMain(m *testing.M) { pcscdtest.Main(m, 4) }
 
 // plugged puts chip into vpcd reader i of the test pcscd and returns the
-// connected card, through the real PC/SC stack (libpcsclite, pcscd, vpcd).
+// connected card, through the real PC/SC stack (libpcsclite, pcscd, vpcd);
+// the card is released at the end of the test.
 func plugged(t testing.TB, i int, chip vcard.Card) (*pcsc.Card, *vcard.Slot) {
+	t.Helper()
+	card, slot, release := plugCard(t, i, chip)
+	t.Cleanup(func() { release(pcsc.LeaveCard) })
+	return card, slot
+}
+
+// plugCard is plugged for loops: release closes the connection with the
+// disposition, the PC/SC context, and takes the card out. The next plugCard
+// into the same reader waits until pcscd has seen this card leave
+// (vcardtest.Plug), so a benchmark may plug its next card at once.
+func plugCard(t testing.TB, i int, chip vcard.Card) (*pcsc.Card, *vcard.Slot, func(pcsc.Disposition)) {
 	t.Helper()
 	reader, slot := vcardtest.Plug(t, i, chip)
 	sys, err := pcsc.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { sys.Close() })
 	conn, err := sys.Connect(reader)
 	if err != nil {
+		sys.Close()
 		t.Fatal(err)
 	}
 	card := pcsc.NewCard(conn, pcsc.WithReaderName(reader))
-	t.Cleanup(func() { card.Close(pcsc.LeaveCard) })
-	return card, slot
+	return card, slot, func(d pcsc.Disposition) {
+		card.Close(d)
+		sys.Close()
+		slot.Remove()
+	}
 }
 
 func TestPersonalizeThroughPCSCD(t *testing.T) {
@@ -148,7 +163,7 @@ func BenchmarkPersoAndVerifyThroughPCSCD(b *testing.B) {
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					b.StopTimer()
-					card, slot := plugged(b, mi, emrtd.New(model))
+					card, _, release := plugCard(b, mi, emrtd.New(model))
 					b.StartTimer()
 					res, err := eng.Personalize(context.Background(), card, images[i])
 					if err != nil {
@@ -156,8 +171,7 @@ func BenchmarkPersoAndVerifyThroughPCSCD(b *testing.B) {
 					}
 					apdus = res.APDUs
 					b.StopTimer()
-					card.Close(pcsc.UnpowerCard)
-					slot.Remove()
+					release(pcsc.UnpowerCard)
 					b.StartTimer()
 				}
 				b.ReportMetric(float64(apdus), "APDUs/card")
@@ -188,7 +202,7 @@ func BenchmarkStationShareRealisticChip(b *testing.B) {
 					b.Fatal(err)
 				}
 				chip := emrtd.New(model, emrtd.WithLatency(emrtd.LatencyRealistic))
-				card, slot := plugged(b, mi, chip)
+				card, _, release := plugCard(b, mi, chip)
 				before := emrtd.LatencyRealistic.Cost(chip.Usage())
 				b.StartTimer()
 				start := time.Now()
@@ -198,8 +212,7 @@ func BenchmarkStationShareRealisticChip(b *testing.B) {
 				wall += time.Since(start)
 				b.StopTimer()
 				chipTime += emrtd.LatencyRealistic.Cost(chip.Usage()) - before
-				card.Close(pcsc.UnpowerCard)
-				slot.Remove()
+				release(pcsc.UnpowerCard)
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(chipTime.Milliseconds())/float64(b.N), "chip-ms/card")

@@ -33,8 +33,11 @@ type PrepareOptions struct {
 	// WriteDG3 puts the fingerprints on the chip. Only with Terminal
 	// Authentication (EAC) protecting DG3 — not with the JMRTD profile.
 	WriteDG3 bool
-	Now      func() time.Time // signing time; default time.Now
-	Rand     io.Reader        // default crypto/rand
+	// MRZ: the CCCD conventions of the MRZ (zero value: what real cards
+	// carry).
+	MRZ  lds.MRZConventions
+	Now  func() time.Time // signing time; default time.Now
+	Rand io.Reader        // default crypto/rand
 }
 
 // RejectError says that the application itself cannot become a chip (its
@@ -75,7 +78,7 @@ func Prepare(a *application.Application, o PrepareOptions) (*lds.Image, error) {
 	}
 
 	// DG1: the MRZ (chip-data.md §2).
-	mrz, err := lds.NewMRZ(a)
+	mrz, err := lds.NewMRZ(a, o.MRZ)
 	if err != nil {
 		return nil, &RejectError{Field: "full_name", Rule: "cannot be written in the MRZ", Err: err}
 	}

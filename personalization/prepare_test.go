@@ -1,12 +1,16 @@
 package personalization
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,7 +99,8 @@ func TestEverySampleEncodesAndDecodesBack(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if m.DocumentNumber != a.DocumentNumber() || m.OptionalData1 != a.PersonalID || m != im.MRZ {
+			idCheck, _ := lds.CheckDigit(a.PersonalID)
+			if m.DocumentNumber != a.DocumentNumber() || m.OptionalData1 != a.PersonalID+"<<"+string(idCheck) || m != im.MRZ {
 				t.Errorf("MRZ %+v", m)
 			}
 			if m.DateOfBirth != lds.MRZDate(a.DateOfBirth) || m.Sex != byte(a.Sex) {
@@ -175,7 +180,7 @@ func TestSampleMRZMatchesTheSpecification(t *testing.T) {
 		t.Fatal(err)
 	}
 	l, _ := im.MRZ.Lines()
-	want := [3]string{"IDVNM2030012345082203001234<<<", "0305141M4305149VNM<<<<<<<<<<<1", "NGUYEN<<VAN<AN<<<<<<<<<<<<<<<<"}
+	want := [3]string{"IDVNM2030012345082203001234<<1", "0305141M4305149VNM<<<<<<<<<<<8", "NGUYEN<<VAN<AN<<<<<<<<<<<<<<<<"}
 	if l != want {
 		t.Errorf("MRZ\n got %v\nwant %v", l, want)
 	}
@@ -220,23 +225,54 @@ func TestPrepareCanWriteDG3(t *testing.T) {
 	}
 }
 
-func TestImageSurvivesJSONWithTheAAKey(t *testing.T) {
+func TestImageStoredFormKeepsEverythingAndNothingElseMarshalsIt(t *testing.T) {
 	_, s := newTestPKI(t)
 	a := loadSamples(t)["le-dinh-duc.json"]
 	im, err := Prepare(a, PrepareOptions{Signer: s, DSCert: s.Certificate(), AAKeyBits: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := im.MarshalJSON()
+	b, err := im.Encode()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back lds.Image
-	if err := back.UnmarshalJSON(b); err != nil {
+	back, err := lds.DecodeImage(b)
+	if err != nil {
 		t.Fatal(err)
 	}
+	clear(b) // the decoded image must not alias the stored form
 	if back.MRZ != im.MRZ || back.CAN != im.CAN || !back.AAKey.Equal(im.AAKey) || len(back.Files) != len(im.Files) {
-		t.Fatal("image changed through JSON")
+		t.Fatal("image changed through its stored form")
+	}
+	for i, f := range im.Files {
+		if back.Files[i].FID != f.FID || !bytes.Equal(back.Files[i].Data, f.Data) {
+			t.Fatalf("file %s changed through the stored form", f.Name)
+		}
+	}
+	// Nothing else writes the key: json.Marshal of the image or of any value
+	// holding it fails, and every fmt verb prints it redacted.
+	d := im.AAKey.D.String()
+	holder := struct{ Image *lds.Image }{im}
+	for _, v := range []any{im, *im, holder, []*lds.Image{im}} {
+		if out, err := json.Marshal(v); err == nil || strings.Contains(string(out), d) {
+			t.Errorf("json.Marshal(%T) = %d bytes, %v; want an error", v, len(out), err)
+		}
+	}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		if out := fmt.Sprintf(verb, im) + fmt.Sprintf(verb, *im) + fmt.Sprintf(verb, holder); strings.Contains(out, d) || strings.Contains(out, im.CAN) {
+			t.Errorf("%s prints the AA key or the CAN: %s", verb, out)
+		}
+	}
+	// A stored form of another version, or truncated, is refused.
+	good, _ := im.Encode()
+	for name, bad := range map[string][]byte{
+		"version 2": append(append([]byte("LDSIMG"), 2), good[7:]...),
+		"truncated": good[:len(good)-3],
+		"not one":   []byte(`{"files":[]}`),
+	} {
+		if _, err := lds.DecodeImage(bad); !errors.Is(err, lds.ErrImageEncoding) {
+			t.Errorf("%s: DecodeImage = %v, want ErrImageEncoding", name, err)
+		}
 	}
 	im.WipeAAKey()
 	if im.AAKey != nil || back.AAKey.D.Sign() == 0 {
@@ -256,7 +292,7 @@ func BenchmarkPrepareLDSAndSOD(b *testing.B) {
 	dg2, _ := im.File(lds.FIDDG2)
 	dg15, _ := im.File(lds.FIDDG15)
 	for b.Loop() {
-		m, err := lds.NewMRZ(a)
+		m, err := lds.NewMRZ(a, lds.MRZConventions{})
 		if err != nil {
 			b.Fatal(err)
 		}

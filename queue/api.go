@@ -67,6 +67,11 @@ var (
 	ErrNotSpoiled = errors.New("queue: only a spoiled card can be destroyed") // MarkDestroyed
 	ErrClosed     = errors.New("queue: store closed")
 	ErrLocked     = errors.New("queue: the database is open in another process")
+	// ErrUnavailable: the store cannot write now for a reason outside the
+	// data — the disk is full, an I/O error, a read-only file system, the
+	// database locked past the busy timeout. Nothing of the failed write
+	// was kept; the same call may succeed later (Health says when).
+	ErrUnavailable = errors.New("queue: the store cannot write now")
 )
 
 // Problem is one broken validation rule (application.Problem, copied so the
@@ -74,6 +79,11 @@ var (
 type Problem struct {
 	Field string `json:"field"`
 	Rule  string `json:"rule"`
+	// FromInput: Field is a name taken from the document (an unknown key,
+	// in its short safe form): told to central in the intake answer, never
+	// stored (the application's row, events and audit entries outlive the
+	// purge): there it reads "(unknown field)".
+	FromInput bool `json:"-"`
 }
 
 // Submission is one application at intake, validated by the caller.
@@ -153,8 +163,7 @@ type Claim struct {
 	Reader        string
 	Serial        string
 	Attempt       int    // 1 for the first card
-	Image         []byte // the chip image (decrypted); deleted from storage by the claim
-	Raw           []byte // the application, decrypted (for verification keys)
+	Image         []byte // the chip image (decrypted; wipe it once decoded); deleted from storage by the claim
 	WriteStarted  bool   // recovery: writing began on the card
 	State         State  // personalizing or verifying (recovery)
 }
@@ -199,9 +208,15 @@ type Options struct {
 	// Now for tests (default time.Now).
 	Now func() time.Time
 	// Log receives operational warnings (an audit anchor that could not be
-	// written, an incomplete WAL checkpoint). Never personal data. Default:
-	// discarded.
+	// written, an incomplete WAL checkpoint, writes failing). Never personal
+	// data. Default: discarded.
 	Log *slog.Logger
+	// WriteFault is fault injection for tests: called before every write
+	// transaction with the operation's name (Claim, MarkIssued, ...); an
+	// error it returns is taken as if SQLite had returned it (return
+	// sqlite3.Error{Code: sqlite3.ErrFull} for a full disk). Nil in
+	// production.
+	WriteFault func(op string) error
 }
 
 // CardFilter selects cards (Store.Cards). Zero fields select everything.

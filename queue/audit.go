@@ -231,7 +231,7 @@ func (s *Store) reconcileAnchor() error {
 		return nil
 	}
 	s.log.Warn("queue: audit head anchor does not match the log; recorded in the audit log", "action", action, "detail", detail)
-	return s.write(context.Background(), func(w *wtx) error { return w.audit(action, "audit", detail) })
+	return s.write(context.Background(), "reconcileAnchor", func(w *wtx) error { return w.audit(action, "audit", detail) })
 }
 
 // Audit records an operator action or other event worth keeping (actor from
@@ -240,7 +240,7 @@ func (s *Store) Audit(ctx context.Context, action, subject, detail string) error
 	if action == "" {
 		return fmt.Errorf("%w: audit entry without an action", ErrInvalid)
 	}
-	return s.write(ctx, func(w *wtx) error { return w.audit(action, subject, detail) })
+	return s.write(ctx, "Audit", func(w *wtx) error { return w.audit(action, subject, detail) })
 }
 
 // AuditLog lists entries after f.After in seq order, filtered by actor,

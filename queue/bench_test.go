@@ -34,9 +34,14 @@ func procStatusMB(field string) float64 {
 // BenchmarkSubmit10000WithPictures: intake of 10,000 applications of 50 KB
 // (a face picture and fingerprints, incompressible) in batches of 100 into
 // a new store; reports applications/s, and the process's memory with the
-// 10,000 pending (rss-MB after intake, peak-rss-MB over the run).
+// 10,000 pending (rss-MB after intake, peak-rss-MB over the run). With
+// -short, 1,000 applications.
 func BenchmarkSubmit10000WithPictures(b *testing.B) {
-	const n, batch, size = 10000, 100, 50 << 10
+	const batch, size = 100, 50 << 10
+	n := 10000
+	if testing.Short() {
+		n = 1000
+	}
 	pic := make([]byte, size*3/4)
 	rand.Read(pic)
 	face := base64.StdEncoding.EncodeToString(pic)

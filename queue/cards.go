@@ -20,7 +20,7 @@ import (
 // attempts count one more), a card row is created (claimed), and the chip
 // image is deleted from storage in the same transaction (it holds the
 // Active Authentication private key, which must not outlive its injection)
-// and returned decrypted with Raw. ErrNoWork when nothing is prepared;
+// and returned decrypted: the caller wipes Claim.Image once decoded. ErrNoWork when nothing is prepared;
 // ErrCardUsed for a serial already written to; ErrReaderBusy while the
 // reader still holds a card. One writer at a time and the cards_one_active
 // index: never two claims of one application.
@@ -30,7 +30,7 @@ func (s *Store) Claim(ctx context.Context, reader, serial string) (*Claim, error
 	}
 	ctx = WithActor(ctx, actorOr(ctx, "reader:"+reader))
 	var c *Claim
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.write(ctx, "Claim", func(w *wtx) error {
 		var st, appID string
 		err := w.queryRow("SELECT state, application_id FROM cards WHERE serial = ? AND state <> 'released'", serial).Scan(&st, &appID)
 		if err == nil {
@@ -55,22 +55,15 @@ func (s *Store) Claim(ctx context.Context, reader, serial string) (*Claim, error
 			if err != nil {
 				return fmt.Errorf("queue: claiming: %w", err)
 			}
-			var sealedImage, sealedRaw []byte
-			if err := w.queryRow(`SELECT i.sealed, r.sealed FROM applications a
-				LEFT JOIN application_image i ON i.application_id = a.id
-				LEFT JOIN application_raw r ON r.application_id = a.id WHERE a.n = ?`, a.n).Scan(&sealedImage, &sealedRaw); err != nil {
+			// Only the image is decrypted: the application as sent is not
+			// needed to write the card (its keys are in the image).
+			var sealedImage []byte
+			if err := w.queryRow(`SELECT i.sealed FROM applications a
+				LEFT JOIN application_image i ON i.application_id = a.id WHERE a.n = ?`, a.n).Scan(&sealedImage); err != nil {
 				return fmt.Errorf("queue: claiming %s: %w", a.id, err)
 			}
 			if _, err := w.exec("DELETE FROM application_image WHERE application_id = ?", a.id); err != nil {
 				return fmt.Errorf("queue: claiming %s: %w", a.id, err)
-			}
-			raw, rerr := s.seal.open(adRaw(a.id), sealedRaw)
-			if rerr != nil {
-				s.log.Warn("queue: stored application unreadable; needs attention", "application_id", a.id)
-				if err := w.setState(a, StateNeedsAttention, change{reason: reasonRawUnreadable}); err != nil {
-					return err
-				}
-				continue
 			}
 			image, ierr := s.seal.open(adImage(a.id), sealedImage)
 			if ierr != nil {
@@ -95,7 +88,7 @@ func (s *Store) Claim(ctx context.Context, reader, serial string) (*Claim, error
 				return err
 			}
 			c = &Claim{ApplicationID: a.id, Reader: reader, Serial: serial, Attempt: a.attempts,
-				Image: image, Raw: raw, State: StatePersonalizing}
+				Image: image, State: StatePersonalizing}
 			return nil
 		}
 	})
@@ -193,7 +186,7 @@ func (w *wtx) cardState(c *Claim, cr *cardRow, to CardState, reason string, fini
 // before the first write to the card. Card claimed → writing.
 func (s *Store) MarkWriting(ctx context.Context, c *Claim) error {
 	ctx = readerActor(ctx, c)
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.write(ctx, "MarkWriting", func(w *wtx) error {
 		cr, a, err := w.claimed(c)
 		if err != nil {
 			return err
@@ -216,7 +209,7 @@ func (s *Store) MarkWriting(ctx context.Context, c *Claim) error {
 // → verifying, card writing → locked.
 func (s *Store) MarkVerifying(ctx context.Context, c *Claim) error {
 	ctx = readerActor(ctx, c)
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.write(ctx, "MarkVerifying", func(w *wtx) error {
 		cr, a, err := w.claimed(c)
 		if err != nil {
 			return err
@@ -244,7 +237,7 @@ func (s *Store) MarkVerifying(ctx context.Context, c *Claim) error {
 // per application (cards_one_verified): a second is ErrTooLate.
 func (s *Store) MarkIssued(ctx context.Context, c *Claim, is Issue) error {
 	ctx = readerActor(ctx, c)
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.write(ctx, "MarkIssued", func(w *wtx) error {
 		cr, a, err := w.claimed(c)
 		if err != nil {
 			return err
@@ -278,7 +271,7 @@ func (s *Store) MarkIssued(ctx context.Context, c *Claim, is Issue) error {
 func (s *Store) MarkSpoiled(ctx context.Context, c *Claim, reason string) (State, error) {
 	ctx = readerActor(ctx, c)
 	var st State
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.write(ctx, "MarkSpoiled", func(w *wtx) error {
 		cr, a, err := w.claimed(c)
 		if err != nil {
 			return err
@@ -314,7 +307,7 @@ func (s *Store) MarkSpoiled(ctx context.Context, c *Claim, reason string) (State
 // card was written: spoil it.
 func (s *Store) Release(ctx context.Context, c *Claim, reason string) error {
 	ctx = readerActor(ctx, c)
-	return s.write(ctx, func(w *wtx) error {
+	return s.write(ctx, "Release", func(w *wtx) error {
 		cr, a, err := w.claimed(c)
 		if err != nil {
 			return err
@@ -339,16 +332,13 @@ func (s *Store) Release(ctx context.Context, c *Claim, reason string) error {
 
 // InFlight lists, for crash recovery, the applications being personalized
 // or verified with their card (reader "" = every reader), in intake order:
-// Reader, Serial, Attempt, WriteStarted (the card is writing or locked),
-// State and Raw (the Image is gone: deleted by the claim; Raw is nil if the
-// stored application fails authentication: then the card can only be
-// spoiled). Inspect each card, then MarkSpoiled, Release, or
-// MarkVerifying/MarkIssued. A reader's claims must be resolved before it
-// claims again (ErrReaderBusy).
+// Reader, Serial, Attempt, WriteStarted (the card is writing or locked) and
+// State (the Image is gone: deleted by the claim). Inspect each card, then
+// MarkSpoiled, Release, or MarkVerifying/MarkIssued. A reader's claims must
+// be resolved before it claims again (ErrReaderBusy).
 func (s *Store) InFlight(ctx context.Context, reader string) ([]*Claim, error) {
-	q := `SELECT a.id, a.state, c.reader, c.serial, c.attempt, c.state, r.sealed
+	q := `SELECT a.id, a.state, c.reader, c.serial, c.attempt, c.state
 		FROM applications a JOIN cards c ON c.application_id = a.id AND c.state IN ('claimed', 'writing', 'locked')
-		LEFT JOIN application_raw r ON r.application_id = a.id
 		WHERE a.state IN ('personalizing', 'verifying')`
 	var args []any
 	if reader != "" {
@@ -364,17 +354,10 @@ func (s *Store) InFlight(ctx context.Context, reader string) ([]*Claim, error) {
 	for rows.Next() {
 		c := &Claim{}
 		var cs CardState
-		var sealed []byte
-		if err := rows.Scan(&c.ApplicationID, &c.State, &c.Reader, &c.Serial, &c.Attempt, &cs, &sealed); err != nil {
+		if err := rows.Scan(&c.ApplicationID, &c.State, &c.Reader, &c.Serial, &c.Attempt, &cs); err != nil {
 			return nil, fmt.Errorf("queue: listing claims in flight: %w", err)
 		}
 		c.WriteStarted = cs == CardWriting || cs == CardLocked
-		if c.Raw, err = s.seal.open(adRaw(c.ApplicationID), sealed); err != nil {
-			// One unreadable row must not stop the recovery of the others:
-			// without Raw the card cannot be verified, only spoiled.
-			s.log.Warn("queue: stored application of a claim in flight unreadable", "application_id", c.ApplicationID)
-			c.Raw = nil
-		}
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
@@ -450,7 +433,7 @@ func (s *Store) MarkDestroyed(ctx context.Context, serial, by string) error {
 	if !validName(by) {
 		return fmt.Errorf("%w: operator name not printable", ErrInvalid)
 	}
-	return s.write(ctx, func(w *wtx) error {
+	return s.write(ctx, "MarkDestroyed", func(w *wtx) error {
 		var id int64
 		var st CardState
 		var app string

@@ -72,7 +72,7 @@ func (s *Store) Ack(ctx context.Context, cursor int64) (int, error) {
 	total := 0
 	for {
 		n := 0
-		err := s.write(ctx, func(w *wtx) error {
+		err := s.write(ctx, "Ack", func(w *wtx) error {
 			var last int64
 			if err := w.queryRow("SELECT coalesce(max(seq), 0) FROM events").Scan(&last); err != nil {
 				return fmt.Errorf("queue: acknowledging: %w", err)
@@ -145,7 +145,7 @@ func (s *Store) Purge(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		n := 0
-		err := s.write(ctx, func(w *wtx) error {
+		err := s.write(ctx, "Purge", func(w *wtx) error {
 			apps, err := w.apps(`SELECT n, id, batch_id, state, attempts FROM applications
 				WHERE state = 'acknowledged' AND purge_after <= ? ORDER BY n LIMIT ?`, nanos(w.now), chunk)
 			if err != nil {

@@ -47,7 +47,7 @@ func (s *Store) Submit(ctx context.Context, subs []Submission) ([]SubmitResult, 
 			sealed[i] = s.seal.seal(adRaw(sub.ApplicationID), sub.Raw)
 		}
 	}
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.write(ctx, "Submit", func(w *wtx) error {
 		for i, sub := range subs {
 			if res[i].Err != nil {
 				continue
@@ -89,7 +89,7 @@ func (w *wtx) submitOne(sub Submission, mac, sealed []byte) (SubmitResult, error
 	if len(sub.Problems) > 0 {
 		st = StateRejected
 		reason = problemsReason(sub.Problems)
-		b, err := json.Marshal(sub.Problems)
+		b, err := json.Marshal(storedProblems(sub.Problems))
 		if err != nil {
 			return r, fmt.Errorf("queue: encoding problems of %s: %w", sub.ApplicationID, err)
 		}
@@ -127,7 +127,7 @@ func (w *wtx) submitOne(sub Submission, mac, sealed []byte) (SubmitResult, error
 // written or later: ErrTooLate, with the current state.
 func (s *Store) Cancel(ctx context.Context, id string) (State, error) {
 	var st State
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.write(ctx, "Cancel", func(w *wtx) error {
 		a, err := w.loadApp(id)
 		if err != nil {
 			return err
@@ -157,7 +157,7 @@ func (s *Store) Cancel(ctx context.Context, id string) (State, error) {
 // audited). ErrTooLate in any other state.
 func (s *Store) Retry(ctx context.Context, id string) (State, error) {
 	var st State
-	err := s.write(ctx, func(w *wtx) error {
+	err := s.write(ctx, "Retry", func(w *wtx) error {
 		a, err := w.loadApp(id)
 		if err != nil {
 			return err

@@ -217,7 +217,7 @@ func TestEachValueGetsAFreshNonce(t *testing.T) {
 func TestPersonalDataNeverPrintsOrLogs(t *testing.T) {
 	raw := []byte(marker("A"))
 	img := image("A")
-	c := &Claim{ApplicationID: "A", Reader: "r", Serial: "S", Image: img, Raw: raw}
+	c := &Claim{ApplicationID: "A", Reader: "r", Serial: "S", Image: img}
 	sub := Submission{ApplicationID: "A", Raw: raw}
 	job := PrepJob{ApplicationID: "A", Raw: raw}
 	var buf bytes.Buffer

@@ -161,7 +161,7 @@ func (s *Store) OutboxCursor(ctx context.Context) (int64, error) {
 
 // setOutboxCursor advances the cursor durably (never backwards).
 func (s *Store) setOutboxCursor(ctx context.Context, c int64) error {
-	return s.write(ctx, func(w *wtx) error {
+	return s.write(ctx, "setOutboxCursor", func(w *wtx) error {
 		if _, err := w.exec(`INSERT INTO meta (name, value) VALUES ('outbox_cursor', ?)
 			ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)`, c); err != nil {
 			return fmt.Errorf("queue: storing the outbox cursor: %w", err)

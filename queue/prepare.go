@@ -80,7 +80,7 @@ func (s *Store) ToPrepare(ctx context.Context, limit int, skip []string) ([]Prep
 // quarantine moves applications (still in state from) whose stored
 // application is missing or fails authentication to needs_attention.
 func (s *Store) quarantine(ctx context.Context, ids []string, from State) error {
-	return s.write(ctx, func(w *wtx) error {
+	return s.write(ctx, "quarantine", func(w *wtx) error {
 		for _, id := range ids {
 			a, err := w.loadApp(id)
 			if err != nil {
@@ -111,7 +111,7 @@ func (s *Store) SetPrepared(ctx context.Context, id string, image []byte) error 
 		return fmt.Errorf("%w: %s: empty chip image", ErrInvalid, id)
 	}
 	sealed := s.seal.seal(adImage(id), image)
-	return s.write(ctx, func(w *wtx) error {
+	return s.write(ctx, "SetPrepared", func(w *wtx) error {
 		a, err := w.loadApp(id)
 		if err != nil {
 			return err
@@ -135,11 +135,11 @@ func (s *Store) RejectPrepared(ctx context.Context, id string, problems []Proble
 	if len(problems) == 0 {
 		return fmt.Errorf("%w: %s: rejection without a problem", ErrInvalid, id)
 	}
-	b, err := json.Marshal(problems)
+	b, err := json.Marshal(storedProblems(problems))
 	if err != nil {
 		return fmt.Errorf("queue: encoding problems of %s: %w", id, err)
 	}
-	return s.write(ctx, func(w *wtx) error {
+	return s.write(ctx, "RejectPrepared", func(w *wtx) error {
 		a, err := w.loadApp(id)
 		if err != nil {
 			return err

@@ -5,7 +5,7 @@ import (
 	"log/slog"
 )
 
-// Submission, PrepJob and Claim carry personal data (Raw) and the chip image
+// Submission and PrepJob carry personal data (Raw), Claim the chip image
 // with its Active Authentication private key (Image). They never print or
 // log it: fmt and slog show ids, sizes and states only.
 
@@ -30,15 +30,15 @@ func (j PrepJob) Format(f fmt.State, _ rune) {
 	fmt.Fprintf(f, "queue.PrepJob{%s, raw %d bytes (redacted)}", j.ApplicationID, len(j.Raw))
 }
 
-// LogValue redacts Raw and Image.
+// LogValue redacts Image.
 func (c Claim) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("application_id", c.ApplicationID), slog.String("reader", c.Reader),
 		slog.String("serial", c.Serial), slog.Int("attempt", c.Attempt), slog.String("state", string(c.State)),
 		slog.Bool("write_started", c.WriteStarted))
 }
 
-// Format redacts Raw and Image for every fmt verb.
+// Format redacts Image for every fmt verb.
 func (c Claim) Format(f fmt.State, _ rune) {
-	fmt.Fprintf(f, "queue.Claim{%s reader %q card %s attempt %d %s write_started=%t, image %d bytes, raw %d bytes (redacted)}",
-		c.ApplicationID, c.Reader, c.Serial, c.Attempt, c.State, c.WriteStarted, len(c.Image), len(c.Raw))
+	fmt.Fprintf(f, "queue.Claim{%s reader %q card %s attempt %d %s write_started=%t, image %d bytes (redacted)}",
+		c.ApplicationID, c.Reader, c.Serial, c.Attempt, c.State, c.WriteStarted, len(c.Image))
 }

@@ -116,11 +116,28 @@ func tooLate(id string, st State, what string) error {
 	return fmt.Errorf("%w: %s is %s: cannot %s", ErrTooLate, id, st, what)
 }
 
+// storedProblems is what the store keeps of a rejection's problems: a name
+// taken from the document (an unknown key) is told to central in the intake
+// answer only, and kept as "(unknown field)": the application row, its
+// events and the audit log outlive the purge, and nothing central sent may.
+func storedProblems(ps []Problem) []Problem {
+	out := make([]Problem, len(ps))
+	for i, p := range ps {
+		if p.FromInput {
+			p.Field, p.FromInput = "(unknown field)", false
+		}
+		out[i] = p
+	}
+	return out
+}
+
 // problemsReason is the reason of a rejection: "field: rule; field: rule"
 // (fields and rules only, as the validator names them).
+// It outlives purge (events, audit log): no name taken from the document is
+// in it.
 func problemsReason(ps []Problem) string {
 	parts := make([]string, len(ps))
-	for i, p := range ps {
+	for i, p := range storedProblems(ps) {
 		parts[i] = p.Field + ": " + p.Rule
 	}
 	return strings.Join(parts, "; ")

@@ -39,6 +39,8 @@ type Store struct {
 
 	chMu    sync.Mutex
 	changed chan struct{}
+
+	health health // whether writes commit (health.go)
 }
 
 // Connection settings. SQLite documentation, https://www.sqlite.org/:
@@ -147,6 +149,7 @@ func Open(path string, key Key, o Options) (*Store, error) {
 		log:      o.Log,
 		changed:  make(chan struct{}),
 	}
+	s.health.h = Health{Writable: true, Since: o.Now()}
 	if s.w, err = sql.Open(driverName, writerDSN(abs)); err != nil {
 		s.unlock()
 		return nil, fmt.Errorf("queue: opening %s: %w", abs, err)
@@ -358,8 +361,11 @@ var bg = context.Background()
 
 // write runs fn in one IMMEDIATE transaction on the writer, commits it
 // (synchronous=FULL: durable on return), rewrites the audit anchor if fn
-// appended to the log, and wakes Changed.
-func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
+// appended to the log, and wakes Changed. op names the operation (logs,
+// fault injection). A failure that is the store's and not the data's —
+// the disk full, an I/O error — is ErrUnavailable, and Health reports the
+// store unwritable until a write commits again.
+func (s *Store) write(ctx context.Context, op string, fn func(w *wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -367,6 +373,23 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 	defer s.wmu.Unlock()
 	if s.closed {
 		return ErrClosed
+	}
+	err := s.writeLocked(op, actorOf(ctx), fn)
+	if err != nil && unavailable(err) {
+		s.health.failed(s, op, err)
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+	}
+	if err == nil {
+		s.health.wrote(s)
+	}
+	return err
+}
+
+func (s *Store) writeLocked(op, actor string, fn func(w *wtx) error) error {
+	if s.opt.WriteFault != nil {
+		if err := s.opt.WriteFault(op); err != nil {
+			return fmt.Errorf("queue: beginning a transaction: %w", err)
+		}
 	}
 	tx, err := s.w.BeginTx(bg, nil)
 	if err != nil {
@@ -378,7 +401,7 @@ func (s *Store) write(ctx context.Context, fn func(w *wtx) error) error {
 			tx.Rollback()
 		}
 	}()
-	w := &wtx{s: s, tx: tx, now: s.opt.Now().UTC(), actor: actorOf(ctx)}
+	w := &wtx{s: s, tx: tx, now: s.opt.Now().UTC(), actor: actor}
 	if err := fn(w); err != nil {
 		return err
 	}

@@ -103,21 +103,27 @@ func run16(b *testing.B, model emrtd.Model, aaBits, perReader int, latency emrtd
 }
 
 // BenchmarkSustained16ReadersPCSCD: 16 virtual readers through one pcscd,
-// latency model off, verification included (goal ≥ 15 cards/s).
+// latency model off, verification included (goal ≥ 15 cards/s). With
+// -short, one card per reader instead of ten (a check that it runs, not a
+// measurement).
 func BenchmarkSustained16ReadersPCSCD(b *testing.B) {
+	perReader := 10
+	if testing.Short() {
+		perReader = 1
+	}
 	b.Run("short80-aa1024", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			run16(b, emrtd.ModelShort80, 1024, 10, emrtd.LatencyOff)
+			run16(b, emrtd.ModelShort80, 1024, perReader, emrtd.LatencyOff)
 		}
 	})
 	b.Run("ext144-aa1024", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			run16(b, emrtd.ModelExt144, 1024, 10, emrtd.LatencyOff)
+			run16(b, emrtd.ModelExt144, 1024, perReader, emrtd.LatencyOff)
 		}
 	})
 	b.Run("ext144-aa2048", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			run16(b, emrtd.ModelExt144, 2048, 10, emrtd.LatencyOff)
+			run16(b, emrtd.ModelExt144, 2048, perReader, emrtd.LatencyOff)
 		}
 	})
 }
@@ -153,7 +159,11 @@ func realistic(b *testing.B, readers []int, perReader int) []time.Time {
 	for i, x := range res {
 		ids[i] = x.ApplicationID
 	}
-	r.waitFinal(ids, 30*time.Minute)
+	for _, s := range r.waitFinal(ids, 30*time.Minute) {
+		if s.State != queue.StateIssued {
+			b.Fatalf("%s: %s", s.ApplicationID, s.State)
+		}
+	}
 	times := issueTimes(b, r.store)
 	r.stop()
 	return times
@@ -166,18 +176,24 @@ func realistic(b *testing.B, readers []int, perReader int) []time.Time {
 // (chip time and the card exchange of the virtual feeder: what the station
 // cannot shorten); the actual rate is 16 readers' steady rate, from the
 // moment every reader has issued its first card to the last card (goal ≥ 97%).
+// With -short, 2 cards on one reader and 2 on each of 4 readers (a check
+// that it runs, not a measurement: ~10 s a card cannot be shortened).
 func BenchmarkRealisticChips16ReadersPCSCD(b *testing.B) {
+	n, oneCards, perReader := 16, 3, 4
+	if testing.Short() {
+		n, oneCards, perReader = 4, 2, 2
+	}
 	for i := 0; i < b.N; i++ {
-		one := realistic(b, []int{0}, 3)
+		one := realistic(b, []int{0}, oneCards)
 		cycle := one[len(one)-1].Sub(one[0]) / time.Duration(len(one)-1)
-		readers := make([]int, 16)
+		readers := make([]int, n)
 		for k := range readers {
 			readers[k] = k
 		}
-		all := realistic(b, readers, 4)
-		steady := all[len(all)-1].Sub(all[15])
-		rate := float64(len(all)-16) / steady.Seconds() * 3600
-		ideal := 16 * 3600 / cycle.Seconds()
+		all := realistic(b, readers, perReader)
+		steady := all[len(all)-1].Sub(all[n-1])
+		rate := float64(len(all)-n) / steady.Seconds() * 3600
+		ideal := float64(n) * 3600 / cycle.Seconds()
 		b.ReportMetric(cycle.Seconds(), "card-s")
 		b.ReportMetric(rate, "cards/hour")
 		b.ReportMetric(ideal, "ideal-cards/hour")
@@ -187,20 +203,35 @@ func BenchmarkRealisticChips16ReadersPCSCD(b *testing.B) {
 
 // BenchmarkIntake10000WithPictures: central sends 10,000 applications with
 // their pictures in batches of 100; each is validated (JPEG decoded, finger
-// records parsed) and stored encrypted.
+// records parsed) and stored encrypted. With -short, 200 applications.
 func BenchmarkIntake10000WithPictures(b *testing.B) {
-	docs := applicants(b, 77, 10000)
+	n := 10000
+	if testing.Short() {
+		n = 200
+	}
+	docs := applicants(b, 77, n)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()
-		key, _ := queue.GenerateKeyFile(filepath.Join(dir, "k"))
+		key, err := queue.GenerateKeyFile(filepath.Join(dir, "k"))
+		if err != nil {
+			b.Fatal(err)
+		}
 		store, err := queue.Open(filepath.Join(dir, "s.db"), key, queue.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
-		pki.Init(pki.Options{Dir: filepath.Join(dir, "pki")})
-		p, _ := pki.Load(filepath.Join(dir, "pki"))
-		sgn, _ := signer.Open(context.Background(), p.Signer)
+		if err := pki.Init(pki.Options{Dir: filepath.Join(dir, "pki")}); err != nil {
+			b.Fatal(err)
+		}
+		p, err := pki.Load(filepath.Join(dir, "pki"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		sgn, err := signer.Open(context.Background(), p.Signer)
+		if err != nil {
+			b.Fatal(err)
+		}
 		st, err := New(Options{Store: store, Readers: vcard.NewRack(), Signer: sgn, CSCAs: p.CSCAs})
 		if err != nil {
 			b.Fatal(err)

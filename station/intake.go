@@ -46,7 +46,7 @@ func (s *Station) Intake(ctx context.Context, docs [][]byte) ([]IntakeResult, er
 					return
 				}
 				for _, p := range ve.Problems {
-					sub.Problems = append(sub.Problems, queue.Problem{Field: p.Field, Rule: p.Rule})
+					sub.Problems = append(sub.Problems, queue.Problem{Field: p.Field, Rule: p.Rule, FromInput: p.FromInput})
 				}
 			}
 		}()

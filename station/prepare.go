@@ -61,7 +61,7 @@ func (s *Station) prepareLoop(ctx context.Context) {
 			}
 		}
 		var batch []queue.PrepJob
-		if s.signerOK() {
+		if s.signerOK() && s.storeOK() {
 			counts, err := s.store.CountByState(ctx)
 			if err != nil {
 				s.log.Error("preparation: counting the queue", "err", err)
@@ -142,7 +142,7 @@ func (s *Station) prepareOne(ctx context.Context, j queue.PrepJob) {
 	}
 	im, err := personalization.Prepare(app, personalization.PrepareOptions{
 		Signer: s.opt.Signer, DSCert: s.opt.Signer.Certificate(),
-		FaceBudget: s.opt.FaceBudget, AAKeyBits: s.opt.AAKeyBits, Now: s.opt.Now,
+		FaceBudget: s.opt.FaceBudget, AAKeyBits: s.opt.AAKeyBits, MRZ: s.opt.MRZ, Now: s.opt.Now,
 	})
 	if err != nil {
 		var re *personalization.RejectError
@@ -157,7 +157,13 @@ func (s *Station) prepareOne(ctx context.Context, j queue.PrepJob) {
 		s.checkSigner(ctx)
 		return
 	}
-	b, err := im.MarshalJSON()
+	var expiry *time.Time
+	if app.ExpiryDate != nil {
+		t := app.ExpiryDate.Latest()
+		expiry = &t
+	}
+	s.countSigned(expiry)
+	b, err := im.Encode()
 	im.WipeAAKey()
 	if err != nil {
 		s.log.Error("preparation: serializing the image", "application_id", j.ApplicationID, "err", err)

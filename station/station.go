@@ -14,6 +14,7 @@ import (
 	"github.com/cccd-station/station/application"
 	"github.com/cccd-station/station/pcsc"
 	"github.com/cccd-station/station/personalization"
+	"github.com/cccd-station/station/personalization/lds"
 	"github.com/cccd-station/station/personalization/signer"
 	"github.com/cccd-station/station/queue"
 )
@@ -60,9 +61,20 @@ type Options struct {
 	// (default 15 s).
 	PurgeEvery       time.Duration
 	SignerCheckEvery time.Duration
-	Observer         Observer
-	Log              *slog.Logger
-	Now              func() time.Time
+	// MRZ: the CCCD conventions of the MRZ (zero value: real cards').
+	MRZ lds.MRZConventions
+	// DSExpiryWarning: how long before the DS certificate (or its key's
+	// usage period) ends the station warns (default 30 days).
+	DSExpiryWarning time.Duration
+	// MinFreeBytes: with less free space than this where the store lives,
+	// no card is claimed (default 64 MiB): the records a card needs must
+	// find room. StoreCheckEvery: how often the store's space and, while
+	// it cannot write, a probe write are checked (default 2 s).
+	MinFreeBytes    uint64
+	StoreCheckEvery time.Duration
+	Observer        Observer
+	Log             *slog.Logger
+	Now             func() time.Time
 	// Trace, if set, gets every reader's APDU trace (masked).
 	Trace func(reader string) *pcsc.Trace
 }
@@ -80,10 +92,14 @@ type Station struct {
 	status   map[string]*ReaderStatus
 	draining bool
 	signerSt SignerStatus
-	pcscSt   string
-	changed  chan struct{}
-	wakeCh   chan struct{} // new work or a changed condition: preparer and waiting workers
-	started  time.Time
+	storeSt  StoreStatus
+	// expiryWarned, outlivingWarned: when the last warnings of a DS
+	// certificate ending soon and of documents outliving it were logged.
+	expiryWarned, outlivingWarned time.Time
+	pcscSt                        string
+	changed                       chan struct{}
+	wakeCh                        chan struct{} // new work or a changed condition: preparer and waiting workers
+	started                       time.Time
 }
 
 // New checks the options and builds a station; Run starts it.
@@ -122,6 +138,15 @@ func New(o Options) (*Station, error) {
 	if o.SignerCheckEvery == 0 {
 		o.SignerCheckEvery = 15 * time.Second
 	}
+	if o.DSExpiryWarning == 0 {
+		o.DSExpiryWarning = 30 * 24 * time.Hour
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = 64 << 20
+	}
+	if o.StoreCheckEvery == 0 {
+		o.StoreCheckEvery = 2 * time.Second
+	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -139,6 +164,7 @@ func New(o Options) (*Station, error) {
 		changed:  make(chan struct{}),
 		wakeCh:   make(chan struct{}, 1),
 		pcscSt:   "starting",
+		storeSt:  StoreStatus{Writable: true},
 		signerSt: SignerStatus{Backend: o.Signer.Backend()},
 	}
 	return s, nil
@@ -150,6 +176,7 @@ func New(o Options) (*Station, error) {
 // Run returns when they all have.
 func (s *Station) Run(ctx context.Context) error {
 	s.started = s.opt.Now()
+	s.checkStore(ctx)
 	s.checkSigner(ctx)
 	var wg sync.WaitGroup
 	run := func(f func(context.Context)) {
@@ -158,6 +185,7 @@ func (s *Station) Run(ctx context.Context) error {
 	}
 	run(s.prepareLoop)
 	run(s.signerLoop)
+	run(s.storeLoop)
 	run(s.purgeLoop)
 	run(s.orphanLoop)
 	s.manageReaders(ctx) // returns when ctx is done and every worker stopped
@@ -173,7 +201,11 @@ func (s *Station) Snapshot() Snapshot {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := Snapshot{Signer: s.signerSt, Queue: counts, Draining: s.draining, PCSC: s.pcscSt, At: s.opt.Now()}
+	snap := Snapshot{Signer: s.signerSt, Queue: counts, Draining: s.draining, PCSC: s.pcscSt, Store: s.storeSt, At: s.opt.Now()}
+	if c := s.signerSt.Certificate; c != nil {
+		cc := *c // the counts move under s.mu
+		snap.Signer.Certificate = &cc
+	}
 	names := make([]string, 0, len(s.status))
 	for n := range s.status {
 		names = append(names, n)
@@ -262,15 +294,30 @@ func (s *Station) isPaused(reader string) bool {
 }
 
 // mayClaim reports why a reader may not take new work now ("" if it may).
+// Everything the station can know before it touches a card is asked here,
+// before every claim: a claim must be followed by records that commit and a
+// signature that verifies.
 func (s *Station) mayClaim(reader string) string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	why := ""
 	switch {
 	case s.paused[reader]:
-		return "paused"
+		why = "paused"
 	case s.draining:
-		return "draining"
-	case !s.signerSt.OK:
+		why = "draining"
+	case !s.storeSt.Writable:
+		why = "the store cannot write"
+	case s.storeSt.LowSpace:
+		why = "low disk space"
+	}
+	s.mu.Unlock()
+	if why != "" {
+		return why
+	}
+	if !s.store.Health().Writable {
+		return "the store cannot write"
+	}
+	if !s.mayClaimSigner() {
 		return "signer unavailable"
 	}
 	return ""
@@ -294,10 +341,6 @@ func (s *Station) setReader(name string, f func(r *ReaderStatus)) {
 	s.mu.Unlock()
 }
 
-func (s *Station) signerLoop(ctx context.Context) {
-	every(ctx, s.opt.SignerCheckEvery, func() { s.checkSigner(ctx) })
-}
-
 // every runs f every d until ctx is done.
 func every(ctx context.Context, d time.Duration, f func()) {
 	t := time.NewTicker(d)
@@ -309,34 +352,6 @@ func every(ctx context.Context, d time.Duration, f func()) {
 		case <-t.C:
 			f()
 		}
-	}
-}
-
-// checkSigner asks the DS key's token whether it can sign; while it cannot,
-// preparation and claiming pause (issuance pauses).
-func (s *Station) checkSigner(ctx context.Context) {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err := s.opt.Signer.Check(cctx)
-	cancel()
-	s.setSigner(err)
-}
-
-func (s *Station) setSigner(err error) {
-	s.mu.Lock()
-	was := s.signerSt.OK
-	s.signerSt.OK, s.signerSt.Error, s.signerSt.Checked = err == nil, "", s.opt.Now()
-	if err != nil {
-		s.signerSt.Error = err.Error()
-	}
-	s.notifyLocked()
-	s.mu.Unlock()
-	switch {
-	case was && err != nil:
-		s.log.Error("Document Signer unavailable: issuance paused", "backend", s.opt.Signer.Backend(), "err", err)
-		s.store.Audit(queue.WithActor(context.Background(), "station"), "signer_down", s.opt.Signer.Backend(), err.Error())
-	case !was && err == nil:
-		s.log.Info("Document Signer available", "backend", s.opt.Signer.Backend())
-		s.wake()
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/cccd-station/station/pcsc/pcscdtest"
 	"github.com/cccd-station/station/pcsc/vcard"
 	"github.com/cccd-station/station/pcsc/vcard/emrtd"
+	"github.com/cccd-station/station/pcsc/vcard/vcardtest"
 	"github.com/cccd-station/station/personalization/pki"
 	"github.com/cccd-station/station/personalization/signer"
 	"github.com/cccd-station/station/queue"
@@ -47,6 +48,13 @@ type rigOptions struct {
 	attempts int
 	// wrapSigner, if set, stands between the station and the DS key.
 	wrapSigner func(signer.Signer) signer.Signer
+	// pki shapes the TEST PKI (an expired DS certificate); writeFault is
+	// the store's fault injection; now the station's clock; signerEvery
+	// how often the signer is checked (default 100 ms).
+	pki         pki.Options
+	writeFault  func(op string) error
+	now         func() time.Time
+	signerEvery time.Duration
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -57,11 +65,13 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := queue.Open(filepath.Join(dir, "station.db"), key, queue.Options{MaxAttempts: o.attempts})
+	store, err := queue.Open(filepath.Join(dir, "station.db"), key, queue.Options{MaxAttempts: o.attempts, WriteFault: o.writeFault})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pki.Init(pki.Options{Dir: filepath.Join(dir, "pki")}); err != nil {
+	po := o.pki
+	po.Dir = filepath.Join(dir, "pki")
+	if err := pki.Init(po); err != nil {
 		t.Fatal(err)
 	}
 	p, err := pki.Load(filepath.Join(dir, "pki"))
@@ -96,21 +106,32 @@ func newRig(t testing.TB, o rigOptions) *rig {
 			}
 			return emrtd.New(emrtd.ModelShort80), nil
 		}
-		f := vcard.NewFeeder(vcard.VPCDBay(ctx, stack.Addr(i)), blank,
+		// A bay that puts a card in only once pcscd shows the reader empty:
+		// the previous rig's last card may have left a moment ago.
+		f := vcard.NewFeeder(vcardtest.Bay(ctx, t, i), blank,
 			vcard.SaveDir(filepath.Join(dir, "cards")), vcard.OnEject(func(e vcard.Ejection) { r.ejected <- e }))
 		r.feeders = append(r.feeders, f)
 		wg.Add(1)
-		go func() { defer wg.Done(); f.Run(ctx) }()
+		go func() {
+			defer wg.Done()
+			if err := f.Run(ctx); err != nil {
+				t.Errorf("feeder of reader %d: %v", i, err)
+			}
+		}()
 	}
 	aa := o.aaBits
 	if aa == 0 {
 		aa = 1024
 	}
+	every := o.signerEvery
+	if every == 0 {
+		every = 100 * time.Millisecond
+	}
 	st, err := New(Options{
 		Store: store, Readers: sys, Signer: stSigner, CSCAs: p.CSCAs, AAKeyBits: aa,
-		SignerCheckEvery: 100 * time.Millisecond,
-		UseReader:        func(n string) bool { return use[n] },
-		Log:              slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		SignerCheckEvery: every, StoreCheckEvery: 100 * time.Millisecond, Now: o.now,
+		UseReader: func(n string) bool { return use[n] },
+		Log:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		t.Fatal(err)

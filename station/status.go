@@ -24,7 +24,11 @@ const (
 	ReaderPaused        ReaderState = "paused"        // paused by a technician
 	ReaderError         ReaderState = "error"         // see LastError; retried
 	ReaderRecovering    ReaderState = "recovering"    // inspecting a card left from before a restart
-	ReaderStopped       ReaderState = "stopped"       // the station is stopping
+	// ReaderHoldingCard is an alarm: a record of the card in the reader
+	// did not commit (the store cannot write); the card is held until it
+	// does, the reader takes nothing new.
+	ReaderHoldingCard ReaderState = "holding_card"
+	ReaderStopped     ReaderState = "stopped" // the station is stopping
 )
 
 // ReaderStatus is one reader as the panel shows it.
@@ -43,12 +47,17 @@ type ReaderStatus struct {
 	Since          time.Time   `json:"since"` // in this state since
 }
 
-// SignerStatus is the Document Signer token as the panel shows it.
+// SignerStatus is the Document Signer as the panel shows it: the token
+// holding the key, and the certificate.
 type SignerStatus struct {
-	Backend string    `json:"backend"`
+	Backend string `json:"backend"`
+	// OK: the token answered and the certificate may sign: issuance runs.
 	OK      bool      `json:"ok"`
+	TokenOK bool      `json:"token_ok"`
 	Error   string    `json:"error,omitempty"`
 	Checked time.Time `json:"checked"`
+	// Certificate is nil only for a signer without one.
+	Certificate *DSCertificate `json:"certificate,omitempty"`
 }
 
 // Snapshot is the whole station at one moment.
@@ -58,6 +67,7 @@ type Snapshot struct {
 	Queue    map[queue.State]int `json:"queue"`
 	Draining bool                `json:"draining"`
 	PCSC     string              `json:"pcsc"` // "ok", or why the reader service is unavailable
+	Store    StoreStatus         `json:"store"`
 	At       time.Time           `json:"at"`
 }
 

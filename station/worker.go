@@ -25,6 +25,10 @@ type worker struct {
 	present  atomic.Bool  // a card is in the reader, as the last event said
 	removals atomic.Int64 // cards taken out so far (CardRemoved events)
 
+	// held: the card in hand was held while a record could not be written
+	// (the worker goroutine's own).
+	held bool
+
 	mu     sync.Mutex
 	issued []time.Time // issue times of the last hour
 }
@@ -99,6 +103,19 @@ type disposition struct {
 	waitRemove bool
 }
 
+// handOut powers a card off as the station's own last act on it: a card
+// feeder (and the virtual feeders) takes a card out only on a power-off
+// that directly follows an APDU, so after a pause (a record held while
+// the store could not write) the worker first selects the eMRTD
+// application again — harmless in every state of the chip.
+func handOut(card *pcsc.Card, paused bool) {
+	if paused {
+		apdu := append([]byte{0x00, 0xA4, 0x04, 0x0C, byte(len(personalization.AIDeMRTD))}, personalization.AIDeMRTD...)
+		_, _ = card.Transmit(apdu)
+	}
+	card.Close(pcsc.UnpowerCard)
+}
+
 // run is the worker's loop: recover what a previous run left in this
 // reader, then take blank cards and work, one card at a time.
 func (w *worker) run(ctx context.Context) {
@@ -124,9 +141,14 @@ func (w *worker) run(ctx context.Context) {
 			w.wait(ctx, 200*time.Millisecond)
 			continue
 		}
+		w.held = false
 		disp := w.handleCard(ctx, card)
 		removals := w.removals.Load() // before Close: the card may leave at once
-		card.Close(disp.d)
+		if disp.d == pcsc.UnpowerCard {
+			handOut(card, w.held)
+		} else {
+			card.Close(disp.d)
+		}
 		if disp.waitRemove {
 			w.waitRemoval(ctx, removals)
 		}
@@ -153,7 +175,9 @@ func (w *worker) connect() (*pcsc.Card, error) {
 // at once, so presence alone does not tell.
 func (w *worker) waitRemoval(ctx context.Context, removals int64) {
 	for ctx.Err() == nil && w.removals.Load() == removals && w.present.Load() {
-		w.set(ReaderRemoveCard, nil)
+		if w.state() != ReaderHoldingCard { // an alarm stays until an operator takes the card
+			w.set(ReaderRemoveCard, nil)
+		}
 		w.wait(ctx, 2*time.Second)
 		if w.removals.Load() == removals && w.present.Load() && !w.stillPresent() {
 			w.present.Store(false)
@@ -215,6 +239,9 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 		return disposition{d: pcsc.LeaveCard}
 	}
 	if err != nil {
+		// Nothing was claimed (the transaction rolled back): the card is
+		// untouched. A store that cannot write stops every claim until it
+		// writes again (mayClaim).
 		w.fail(ReaderError, fmt.Errorf("claiming work: %w", err))
 		w.wait(ctx, time.Second)
 		return disposition{d: pcsc.LeaveCard}
@@ -222,38 +249,48 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 	// From here on the claim is settled whatever happens to ctx (SIGTERM):
 	// the records of the card in hand must reach the store.
 	actx = context.WithoutCancel(actx)
-	var im lds.Image
-	if err := im.UnmarshalJSON(claim.Image); err != nil {
-		clear(claim.Image)
-		// A stored image that does not decode: this card is untouched.
-		s.store.Release(actx, claim, "stored chip image unreadable: prepared again")
+	im, err := lds.DecodeImage(claim.Image)
+	clear(claim.Image)
+	if err == nil {
+		defer im.WipeAAKey()
+		err = s.imageSignerValid(im)
+	}
+	if err != nil {
+		// An image that does not decode, or that was signed by a DS
+		// certificate that can no longer be trusted when this card would
+		// be verified: this card is untouched, the application is prepared
+		// again.
+		if rerr := w.record(ctx, "release", func() error {
+			return s.store.Release(actx, claim, "stored chip image unusable: prepared again")
+		}); rerr != nil {
+			return w.unrecorded(claim, rerr)
+		}
 		w.fail(ReaderError, fmt.Errorf("application %s: stored image: %w", claim.ApplicationID, err))
 		return disposition{d: pcsc.LeaveCard}
 	}
-	clear(claim.Image)
-	defer im.WipeAAKey()
 
 	w.set(ReaderPersonalizing, func(r *ReaderStatus) { r.ApplicationID = claim.ApplicationID })
 	start := time.Now()
 	// Once writing began the card is finished even if the station is
 	// stopping (SIGTERM): the engine checks ctx only before the first write.
-	res, err := s.eng.Run(ctx, card, product, serial, &im, personalization.Hooks{
-		BeforeWrite: func() error { return s.store.MarkWriting(actx, claim) },
+	res, err := s.eng.Run(ctx, card, product, serial, im, personalization.Hooks{
+		BeforeWrite: func() error { return recordErr(s.store.MarkWriting(actx, claim)) },
 		AfterSeal: func() error {
 			w.set(ReaderVerifying, nil)
-			return s.store.MarkVerifying(actx, claim)
+			return recordErr(w.record(ctx, "verifying", func() error { return s.store.MarkVerifying(actx, claim) }))
 		},
 	})
 	if err == nil {
-		err = s.store.MarkIssued(actx, claim, queue.Issue{
-			SODHash: res.SODHash, DSCert: res.DSCert.Subject.String(), APDUs: res.APDUs, Duration: time.Since(start),
+		err = w.record(ctx, "issued", func() error {
+			return s.store.MarkIssued(actx, claim, queue.Issue{
+				SODHash: res.SODHash, DSCert: res.DSCert.Subject.String(), APDUs: res.APDUs, Duration: time.Since(start),
+			})
 		})
 		if err != nil {
-			// The card is verified but the record failed: the job stays
-			// in verifying, and recovery (inspection of this card) will
-			// settle it. Do not hand the card out.
-			w.fail(ReaderError, fmt.Errorf("recording the issued card %s: %w", serial, err))
-			return disposition{d: pcsc.LeaveCard, waitRemove: true}
+			// The card is verified but its record did not commit: the job
+			// stays in verifying and the card stays in the reader, where
+			// recovery inspects it at the next start.
+			return w.unrecorded(claim, err)
 		}
 		w.countIssued(s.opt.Now())
 		if s.opt.Observer != nil {
@@ -272,21 +309,28 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 	if f.Refused() {
 		// Nothing written (stopping, or the writing mark failed): the card
 		// is blank and the job goes back.
-		if rerr := s.store.Release(actx, claim, f.Error()); rerr != nil {
-			w.fail(ReaderError, fmt.Errorf("releasing %s: %w", claim.ApplicationID, rerr))
+		if rerr := w.record(ctx, "release", func() error { return s.store.Release(actx, claim, f.Error()) }); rerr != nil {
+			return w.unrecorded(claim, rerr)
 		}
 		w.set(ReaderWaitingWork, func(r *ReaderStatus) { r.ApplicationID = "" })
 		return disposition{d: pcsc.LeaveCard}
 	}
-	class := spoilClass(f)
-	next, serr := s.store.MarkSpoiled(actx, claim, f.Error())
+	class := SpoilClass(f)
+	next, serr := func() (queue.State, error) {
+		var next queue.State
+		err := w.record(ctx, "spoiled", func() error {
+			var err error
+			next, err = s.store.MarkSpoiled(actx, claim, f.Error())
+			return err
+		})
+		return next, err
+	}()
 	if serr != nil {
-		w.fail(ReaderError, fmt.Errorf("recording spoiled card %s: %w", serial, serr))
-	} else {
-		s.log.Warn("card spoiled", "reader", w.name, "application_id", claim.ApplicationID, "serial", serial,
-			"step", f.Step, "class", class, "application_now", next)
-		w.fail(ReaderRemoveCard, fmt.Errorf("card %s spoiled at %s: %v", serial, f.Step, f.Err))
+		return w.unrecorded(claim, serr)
 	}
+	s.log.Warn("card spoiled", "reader", w.name, "application_id", claim.ApplicationID, "serial", serial,
+		"step", f.Step, "class", class, "application_now", next)
+	w.fail(ReaderRemoveCard, fmt.Errorf("card %s spoiled at %s: %v", serial, f.Step, f.Err))
 	w.set(ReaderRemoveCard, func(r *ReaderStatus) { r.SpoiledTotal++; r.ApplicationID = "" })
 	if s.opt.Observer != nil {
 		s.opt.Observer.CardSpoiled(w.name, class)
@@ -297,19 +341,121 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 	return disposition{d: pcsc.UnpowerCard, waitRemove: true}
 }
 
-// spoilClass is a small fixed set of reasons for metrics (never free text).
-func spoilClass(f *personalization.Failure) string {
+// errRecord marks a failure of the station's own records during a card
+// (the hooks): the card is not at fault.
+var errRecord = errors.New("recording the card's state")
+
+func recordErr(err error) error {
+	if err != nil {
+		return fmt.Errorf("%w: %w", errRecord, err)
+	}
+	return nil
+}
+
+// holdOnStop: once the station is stopping, how long a card whose record
+// does not commit is still held retrying before the worker gives up and
+// leaves it in the reader for the next start's recovery.
+const holdOnStop = 20 * time.Second
+
+// record makes one of a card's records durable, whatever it takes: a card
+// whose fate is not durably recorded never leaves the station's hands.
+// While the store cannot write (queue.ErrUnavailable) the card stays in the
+// reader, the reader shows the alarm (ReaderHoldingCard; logged, on the
+// panel and in the metrics), and the record is retried until it commits —
+// then the card goes on as if nothing happened. Once the station is stopping
+// it is retried for holdOnStop more, then given up (the error is returned
+// and the card left in the reader). Other errors are returned at once.
+func (w *worker) record(ctx context.Context, what string, f func() error) error {
+	err := f()
+	if err == nil || !errors.Is(err, queue.ErrUnavailable) {
+		return err
+	}
+	s := w.s
+	w.held = true
+	began := time.Now()
+	s.log.Error("a card's record could not be written: the card is held in the reader, retrying",
+		"reader", w.name, "record", what, "err", err)
+	prev := w.state()
+	w.fail(ReaderHoldingCard, fmt.Errorf("the %s record did not commit (%w): the card is held in the reader until it does", what, err))
+	backoff := 250 * time.Millisecond
+	var giveUp time.Time
+	for {
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			if giveUp.IsZero() {
+				giveUp = time.Now().Add(holdOnStop)
+			}
+			time.Sleep(min(backoff, time.Until(giveUp)))
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		if err = f(); err == nil {
+			s.log.Warn("the card's record committed after the store came back", "reader", w.name, "record", what,
+				"held", time.Since(began).Round(time.Millisecond))
+			w.set(prev, nil)
+			return nil
+		}
+		if !errors.Is(err, queue.ErrUnavailable) {
+			return err
+		}
+		if !giveUp.IsZero() && time.Now().After(giveUp) {
+			s.log.Error("stopping with a card whose record did not commit: it stays in the reader for recovery at the next start",
+				"reader", w.name, "record", what, "err", err)
+			return err
+		}
+	}
+}
+
+// unrecorded ends the handling of a card whose record did not commit: the
+// card stays in the reader, unpowered by nobody (the feeder takes only
+// cards the station powered off), until the next start's recovery
+// inspects it, or an operator takes it out.
+func (w *worker) unrecorded(claim *queue.Claim, err error) disposition {
+	w.fail(ReaderHoldingCard, fmt.Errorf("application %s, card %s: record not written (%w): the card stays in the reader", claim.ApplicationID, claim.Serial, err))
+	return disposition{d: pcsc.LeaveCard, waitRemove: true}
+}
+
+// state is the reader's current state.
+func (w *worker) state() ReaderState {
+	w.s.mu.Lock()
+	defer w.s.mu.Unlock()
+	if r := w.s.status[w.name]; r != nil {
+		return r.State
+	}
+	return ReaderWaitingCard
+}
+
+// SpoilClasses are the reasons a spoiled card is counted under in the
+// metrics: a small fixed set, never free text. SpoilClass is the one
+// classifier.
+var SpoilClasses = []string{
+	"card_removed", "reader_gone", "pcsc_unavailable", "memory_failure", "readback_mismatch",
+	"seal_failed", "verification_failed", "record_failed", "write_failed", "interrupted", "other",
+}
+
+// SpoilClass names why a card was spoiled, for the metrics: what failed,
+// not where — a store write that failed after sealing is record_failed, a
+// lost PC/SC service pcsc_unavailable.
+func SpoilClass(f *personalization.Failure) string {
 	switch {
-	case errors.Is(f.Err, pcsc.ErrCardRemoved), errors.Is(f.Err, pcsc.ErrReaderGone):
+	case errors.Is(f.Err, errRecord):
+		return "record_failed"
+	case errors.Is(f.Err, pcsc.ErrNoService):
+		return "pcsc_unavailable"
+	case errors.Is(f.Err, pcsc.ErrReaderGone):
+		return "reader_gone"
+	case errors.Is(f.Err, pcsc.ErrCardRemoved):
 		return "card_removed"
 	case errors.Is(f.Err, pcsc.ErrMemoryFailure):
 		return "memory_failure"
 	case errors.Is(f.Err, personalization.ErrReadBack):
 		return "readback_mismatch"
-	case f.Step == personalization.StepVerify:
-		return "verification_failed"
 	case f.Step == personalization.StepSeal:
 		return "seal_failed"
+	case f.Step == personalization.StepVerify:
+		return "verification_failed"
 	}
 	return "write_failed"
 }
@@ -361,21 +507,34 @@ func (w *worker) recover(ctx context.Context) {
 	spoiledHere := false
 	for _, c := range claims {
 		sameCard := present && serial != "" && serial == c.Serial
-		var err error
+		var settle func() error
 		switch {
 		case sameCard && state == personalization.CardBlank:
-			err = s.store.Release(actx, c, "station restarted before writing; the card is still blank")
+			settle = func() error {
+				return s.store.Release(actx, c, "station restarted before writing; the card is still blank")
+			}
 		case sameCard:
-			_, err = s.store.MarkSpoiled(actx, c, fmt.Sprintf("interrupted: the station stopped during personalization; card found %s", state))
-			spoiledHere = true
+			settle = func() error {
+				_, err := s.store.MarkSpoiled(actx, c, fmt.Sprintf("interrupted: the station stopped during personalization; card found %s", state))
+				return err
+			}
 		case c.WriteStarted || c.State == queue.StateVerifying:
-			_, err = s.store.MarkSpoiled(actx, c, "interrupted: the station stopped during personalization; the card is no longer in the reader")
+			settle = func() error {
+				_, err := s.store.MarkSpoiled(actx, c, "interrupted: the station stopped during personalization; the card is no longer in the reader")
+				return err
+			}
 		default:
-			err = s.store.Release(actx, c, "station restarted before writing; the card is no longer in the reader")
+			settle = func() error {
+				return s.store.Release(actx, c, "station restarted before writing; the card is no longer in the reader")
+			}
 		}
-		if err != nil {
+		// The card found in the reader is held until its fate is recorded.
+		if err := w.record(ctx, "recovery", settle); err != nil {
 			w.fail(ReaderError, fmt.Errorf("recovery of %s: %w", c.ApplicationID, err))
 			continue
+		}
+		if sameCard && state != personalization.CardBlank {
+			spoiledHere = true
 		}
 		s.log.Warn("recovered a job interrupted by a restart", "reader", w.name, "application_id", c.ApplicationID,
 			"serial", c.Serial, "card_found", state, "same_card", sameCard)
@@ -388,7 +547,7 @@ func (w *worker) recover(ctx context.Context) {
 		// The spoiled card is still in the reader: hand it out.
 		removals := w.removals.Load()
 		if card, err := w.connect(); err == nil {
-			card.Close(pcsc.UnpowerCard)
+			handOut(card, true)
 		}
 		w.waitRemoval(ctx, removals)
 	}

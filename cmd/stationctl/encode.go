@@ -30,7 +30,12 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	budget := fs.Int("face-budget", 20000, "largest face JPEG on the chip, bytes")
 	aaBits := fs.Int("aa-bits", 2048, "Active Authentication RSA key size: 2048, or 1024 for chips that take no more")
 	writeAAKey := fs.Bool("write-aa-key", false, "also write the AA private key in clear (aa-key.pem): for QA only")
+	mrz := mrzFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	conv, err := mrz()
+	if err != nil {
 		return err
 	}
 	if *appFile == "" || *pkiDir == "" || *out == "" {
@@ -46,7 +51,7 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	}
 	defer s.Close()
 	im, err := personalization.Prepare(app, personalization.PrepareOptions{
-		Signer: s, DSCert: s.Certificate(), FaceBudget: *budget, AAKeyBits: *aaBits,
+		Signer: s, DSCert: s.Certificate(), FaceBudget: *budget, AAKeyBits: *aaBits, MRZ: conv,
 	})
 	if err != nil {
 		return rejected(stderr, err)

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/cccd-station/station/application"
+	"github.com/cccd-station/station/personalization/lds"
 	"github.com/cccd-station/station/personalization/pki"
 	"github.com/cccd-station/station/personalization/signer"
 )
@@ -43,5 +46,26 @@ func openSigner(pkiDir string, stderr io.Writer) (*pki.PKI, signer.Signer, error
 	if s.Backend() == "file" {
 		fmt.Fprintln(stderr, signer.DevelopmentOnlyWarning)
 	}
+	// Nothing is signed (and no card touched) with a DS certificate that
+	// verification would refuse.
+	if err := pki.CheckSigner(s.Certificate(), s.Public(), p.CSCAs, time.Now()); err != nil {
+		s.Close()
+		return nil, nil, fmt.Errorf("the Document Signer may not sign: %w", err)
+	}
 	return p, s, nil
+}
+
+// mrzFlags adds the MRZ conventions (lds.MRZConventions) to a command: the
+// defaults are what real cards carry; a station configured otherwise
+// (stationd's mrz key) is matched with these.
+func mrzFlags(fs *flag.FlagSet) func() (lds.MRZConventions, error) {
+	opt := fs.String("mrz-optional-data", lds.MRZIDWithCheck, "line 1 optional data: id-check (the 12-digit ID, <<, its check digit) or id")
+	noExp := fs.String("mrz-no-expiry", lds.MRZNoExpiryDate, "MRZ expiry of a card without expiry: 991231 or <<<<<<")
+	return func() (lds.MRZConventions, error) {
+		c := lds.MRZConventions{OptionalData1: *opt, NoExpiry: *noExp}
+		if err := c.Check(); err != nil {
+			return c, usageError("--mrz-optional-data/--mrz-no-expiry: %v", err)
+		}
+		return c, nil
+	}
 }

@@ -7,8 +7,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cccd-station/station/personalization/lds"
+	"github.com/cccd-station/station/personalization/pki"
 )
 
 // stationctl runs the command in-process and returns its exit status and
@@ -133,5 +135,28 @@ func TestUnknownCommandIsAUsageError(t *testing.T) {
 	}
 	if code, _, _ := stationctl(t, "encode", "--nope"); code != 2 {
 		t.Errorf("bad flag: exit %d", code)
+	}
+}
+
+// encode (and personalize, through the same signer loading) refuse a
+// Document Signer certificate that verification would refuse: nothing is
+// signed with it.
+func TestEncodeRefusesAnExpiredDSCertificate(t *testing.T) {
+	dir := t.TempDir()
+	pkiDir := filepath.Join(dir, "pki")
+	if err := pki.Init(pki.Options{Dir: pkiDir, Now: time.Now().AddDate(-2, 0, 0), DSUsage: 24 * time.Hour, DSValidity: 365 * 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	code, _, stderr := stationctl(t, "encode", "--application", "../../testdata/samples/nguyen-van-an.json", "--pki", pkiDir, "--out", out, "--aa-bits", "1024")
+	if code == 0 || !strings.Contains(stderr, "expired") {
+		t.Fatalf("encode with an expired DS certificate: exit %d\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "011D.bin")); err == nil {
+		t.Error("an EF.SOD was written")
+	}
+	code, _, stderr = stationctl(t, "personalize", "--reader", "no such reader", "--application", "../../testdata/samples/nguyen-van-an.json", "--pki", pkiDir)
+	if code == 0 || !strings.Contains(stderr, "expired") {
+		t.Errorf("personalize with an expired DS certificate: exit %d\n%s", code, stderr)
 	}
 }

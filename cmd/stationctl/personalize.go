@@ -55,7 +55,12 @@ func runPersonalize(args []string, stdout, stderr io.Writer) error {
 	pkiDir := fs.String("pki", "", "PKI directory written by 'stationctl pki init'")
 	policy := fs.String("policy", string(application.PolicyCCCD2014), "renewal-age policy")
 	budget := fs.Int("face-budget", 20000, "largest face JPEG on the chip, bytes")
+	mrz := mrzFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	conv, err := mrz()
+	if err != nil {
 		return err
 	}
 	if *reader == "" || *appFile == "" || *pkiDir == "" {
@@ -91,7 +96,7 @@ func runPersonalize(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "card     %s in %s, ATR %X\n", product.Name, *reader, card.ATR())
 	started := time.Now()
 	im, err := personalization.Prepare(app, personalization.PrepareOptions{
-		Signer: s, DSCert: s.Certificate(), FaceBudget: *budget, AAKeyBits: product.MaxAAKeyBits,
+		Signer: s, DSCert: s.Certificate(), FaceBudget: *budget, AAKeyBits: product.MaxAAKeyBits, MRZ: conv,
 	})
 	if err != nil {
 		disposition = pcsc.LeaveCard
@@ -165,9 +170,14 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	appFile := fs.String("application", "", "the card's application JSON (for the MRZ keys)")
 	doc := fs.String("doc", "", "document number (9 characters, as in the MRZ)")
 	dob := fs.String("dob", "", "date of birth YYMMDD (as in the MRZ, < for unknown parts)")
-	exp := fs.String("exp", "", "date of expiry YYMMDD (<<<<<< for none)")
+	exp := fs.String("exp", "", "date of expiry YYMMDD (as in the MRZ: 991231 on a card without expiry)")
 	csca := fs.String("csca", "", "CSCA certificate(s), PEM (required)")
+	mrz := mrzFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	conv, err := mrz()
+	if err != nil {
 		return err
 	}
 	if *reader == "" || *csca == "" {
@@ -182,7 +192,7 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		m, err := lds.NewMRZ(app)
+		m, err := lds.NewMRZ(app, conv)
 		if err != nil {
 			return err
 		}

@@ -70,7 +70,7 @@ func TestUserAddPasswdDisableList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.Login(context.Background(), "lan", "another long password"); err != nil {
+	if _, _, err := a.Login(context.Background(), "lan", "another long password", "192.0.2.1"); err != nil {
 		t.Errorf("login with the new password: %v", err)
 	}
 	a.Close()

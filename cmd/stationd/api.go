@@ -61,7 +61,8 @@ func startAPI(cfg *Config, st *station.Station, store *queue.Store, metrics *api
 	}
 	h, err := api.New(api.Options{
 		Store: store, Control: st, Auth: auth, Metrics: metrics,
-		ClientCertPins: cfg.TLS.ClientCertSHA256, Config: shownConfig(cfg), Log: log, Version: version,
+		ClientCertPins: cfg.TLS.ClientCertSHA256, CentralCertOnly: cfg.TLS.CentralCertOnly,
+		Config: shownConfig(cfg), Log: log, Version: version,
 	})
 	if err != nil {
 		auth.Close()
@@ -95,32 +96,66 @@ func startAPI(cfg *Config, st *station.Station, store *queue.Store, metrics *api
 	return a, nil
 }
 
-// demoCredentials creates, at each start of the demo, central's token and a
-// technician account with a fresh password (a token cannot be shown twice:
-// only its hash is stored).
+// demoCredentials makes sure central's token and a technician account
+// exist and are what DATA/demo-credentials.json says, so that the demo
+// starts again on its data directory (after Ctrl-C, SIGTERM or kill -9) with
+// the credentials a user already has. Only what is missing or no longer
+// works is made anew (a token's secret cannot be read back: only its hash is
+// stored, so a lost file means a new secret under the same name), and the
+// file is then rewritten.
 func demoCredentials(auth *api.Auth, path string) error {
+	const tokenName, techName = "demo-central", "technician"
 	var c DemoCredentials
-	auth.RevokeToken("demo-central")
-	tok, err := auth.AddToken("demo-central", api.RoleCentral)
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &c); err != nil {
+			c = DemoCredentials{} // unreadable: start over
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("demo credentials: %w", err)
+	}
+	changed := false
+	ok, err := auth.TokenIs(context.Background(), c.CentralToken, tokenName, api.RoleCentral)
 	if err != nil {
 		return fmt.Errorf("demo central token: %w", err)
 	}
-	c.CentralToken = tok
-	pw := make([]byte, 15)
-	if _, err := rand.Read(pw); err != nil {
-		return err
+	if !ok {
+		tok, err := auth.AddToken(tokenName, api.RoleCentral)
+		if errors.Is(err, api.ErrExists) {
+			tok, err = auth.RotateToken(tokenName, api.RoleCentral)
+		}
+		if err != nil {
+			return fmt.Errorf("demo central token: %w", err)
+		}
+		c.CentralToken, changed = tok, true
 	}
-	c.Technician.User = "technician"
-	c.Technician.Password = base64.RawURLEncoding.EncodeToString(pw)
-	err = auth.AddUser(c.Technician.User, api.RoleTechnician, c.Technician.Password)
+	if c.Technician.User != techName || len(c.Technician.Password) < 12 {
+		pw := make([]byte, 15)
+		if _, err := rand.Read(pw); err != nil {
+			return err
+		}
+		c.Technician.User, c.Technician.Password, changed = techName, base64.RawURLEncoding.EncodeToString(pw), true
+	}
+	err = auth.AddUser(techName, api.RoleTechnician, c.Technician.Password)
 	if errors.Is(err, api.ErrExists) {
-		err = auth.SetPassword(c.Technician.User, c.Technician.Password)
+		var same bool
+		if same, err = auth.PasswordIs(techName, c.Technician.Password); err == nil && !same {
+			if err = auth.SetPassword(techName, c.Technician.Password); err == nil {
+				err = auth.EnableUser(techName)
+			}
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("demo technician: %w", err)
 	}
+	if !changed {
+		return nil
+	}
 	b, _ := json.MarshalIndent(c, "", "  ")
-	return os.WriteFile(path, append(b, '\n'), 0o600)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // version is set at build time (-ldflags "-X main.version=...").

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/cccd-station/station/application"
 	"github.com/cccd-station/station/personalization"
+	"github.com/cccd-station/station/personalization/lds"
 	"github.com/cccd-station/station/personalization/signer"
 )
 
@@ -31,6 +34,9 @@ type Config struct {
 		// ClientCertSHA256: pinned client certificates (mutual TLS),
 		// hex SHA-256 of each DER certificate.
 		ClientCertSHA256 []string `yaml:"client_cert_sha256"`
+		// CentralCertOnly: central authenticates only with a pinned
+		// client certificate; tokens of role central are refused.
+		CentralCertOnly bool `yaml:"central_cert_only"`
 	} `yaml:"tls"`
 
 	Readers struct {
@@ -45,6 +51,13 @@ type Config struct {
 		// inprocess).
 		InProcess int `yaml:"inprocess"`
 	} `yaml:"readers"`
+
+	// MRZ: the MRZ conventions (line 1's optional data, the expiry of a
+	// card without one); default what real cards carry.
+	MRZ lds.MRZConventions `yaml:"mrz"`
+	// DSExpiryWarning: warn this long before the DS certificate (or its
+	// key usage period) ends; default 30 days.
+	DSExpiryWarning time.Duration `yaml:"ds_expiry_warning"`
 
 	Profile    string                    `yaml:"profile"`  // "jmrtd"
 	Products   []personalization.Product `yaml:"products"` // the card stock; default: the virtual chips
@@ -67,12 +80,18 @@ type Config struct {
 		MaxAttempts int           `yaml:"max_attempts"`
 		Retention   time.Duration `yaml:"retention"`
 		Ahead       int           `yaml:"ahead"`
+		// MinFreeBytes: below this much free space on the data
+		// directory's file system no card is claimed (default 64 MiB).
+		MinFreeBytes uint64 `yaml:"min_free_bytes"`
 	} `yaml:"queue"`
 
 	Webhook struct {
 		URL       string `yaml:"url"`
 		TokenFile string `yaml:"token_file"`
 	} `yaml:"webhook"`
+
+	// demo: stationd --demo (not a configuration key).
+	demo bool
 
 	Log struct {
 		Level  string `yaml:"level"`  // debug, info, warn, error
@@ -111,6 +130,12 @@ func (c *Config) defaults() {
 	if c.Queue.MaxAttempts == 0 {
 		c.Queue.MaxAttempts = 3
 	}
+	if c.Queue.MinFreeBytes == 0 {
+		c.Queue.MinFreeBytes = 64 << 20
+	}
+	if c.DSExpiryWarning == 0 {
+		c.DSExpiryWarning = 30 * 24 * time.Hour
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -146,8 +171,11 @@ func (c *Config) Check() error {
 	if c.DataDir == "" {
 		bad("data_dir", "required (or --data-dir)")
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if host, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "must be HOST:PORT (%v)", err)
+	} else if c.TLS.CertFile == "" && !isLoopback(host) {
+		bad("listen", "plain HTTP only on a loopback address (127.0.0.0/8, ::1, localhost; an empty host or 0.0.0.0 is every interface): "+
+			"set tls.cert_file and tls.key_file, or listen on 127.0.0.1")
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		bad("tls", "cert_file and key_file go together")
@@ -160,8 +188,19 @@ func (c *Config) Check() error {
 			bad(fmt.Sprintf("tls.client_cert_sha256[%d]", i), "must be the 64 hex digits of a SHA-256")
 		}
 	}
+	if c.TLS.CentralCertOnly && (c.TLS.CertFile == "" || len(c.TLS.ClientCertSHA256) == 0) {
+		bad("tls.central_cert_only", "needs TLS (cert_file, key_file) and at least one pinned client certificate (client_cert_sha256)")
+	}
+	c.checkWebhook(bad)
 	switch c.Readers.Source {
-	case "pcscd", "inprocess":
+	case "pcscd":
+	case "inprocess":
+		// In-process virtual chips are saved as files holding the chip's
+		// personal data and private keys, outside the encrypted store and
+		// its purge: the demo's invented people only.
+		if !c.demo {
+			bad("readers.source", "inprocess (virtual readers) is for the demo only (stationd --demo): its saved chips hold personal data and keys")
+		}
 	default:
 		bad("readers.source", "must be pcscd or inprocess")
 	}
@@ -218,6 +257,15 @@ func (c *Config) Check() error {
 	if c.Queue.Retention < 0 {
 		bad("queue.retention", "must not be negative")
 	}
+	if c.Queue.MinFreeBytes < 1<<20 {
+		bad("queue.min_free_bytes", "must be at least 1 MiB (1048576): the records of the cards in hand need room")
+	}
+	if c.DSExpiryWarning < 0 {
+		bad("ds_expiry_warning", "must not be negative")
+	}
+	if err := c.MRZ.Check(); err != nil {
+		bad("mrz", "%s", strings.TrimPrefix(err.Error(), lds.ErrMRZ.Error()+": "))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -229,6 +277,37 @@ func (c *Config) Check() error {
 		bad("log.format", "must be text or json")
 	}
 	return errors.Join(errs...)
+}
+
+// checkWebhook: an http(s) URL with a host and no credentials in it; a token
+// is sent only over https or to a loopback address.
+func (c *Config) checkWebhook(bad func(key, format string, a ...any)) {
+	if c.Webhook.URL == "" {
+		return
+	}
+	u, err := url.Parse(c.Webhook.URL)
+	switch {
+	case err != nil:
+		bad("webhook.url", "not a URL")
+	case u.Scheme != "https" && u.Scheme != "http":
+		bad("webhook.url", "must be an https:// (or, to a loopback address, http://) URL")
+	case u.Hostname() == "":
+		bad("webhook.url", "must name a host")
+	case u.User != nil:
+		bad("webhook.url", "must not carry credentials (the token comes from webhook.token_file)")
+	case u.Scheme == "http" && c.Webhook.TokenFile != "" && !isLoopback(u.Hostname()):
+		bad("webhook.url", "a token is sent only over https or to a loopback address: use https://")
+	}
+}
+
+// isLoopback: a host that is a loopback address (127.0.0.0/8, ::1) or
+// "localhost". An empty host, 0.0.0.0 and :: are every interface.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // useReader returns the reader filter of the configuration.

@@ -54,6 +54,13 @@ func TestBadConfigurationsNameTheKey(t *testing.T) {
 		"log level":          {goodConfig + "log: {level: loud}\n", "log.level"},
 		"product":            {goodConfig + "products: [{name: x, atr: zz}]\n", "products[0]"},
 		"pin in config file": {goodConfig + "signer_pin: 1234\n", "signer_pin"},
+		// In-process virtual chips are saved as files with personal data
+		// and keys: the demo only.
+		"inprocess outside the demo": {goodConfig + "readers: {source: inprocess}\n", "for the demo only"},
+		"mrz optional data":          {goodConfig + "mrz: {optional_data: full}\n", "mrz: "},
+		"mrz no expiry":              {goodConfig + "mrz: {no_expiry: '000000'}\n", "no_expiry"},
+		"min free space":             {goodConfig + "queue: {min_free_bytes: 1000}\n", "queue.min_free_bytes"},
+		"ds expiry warning":          {goodConfig + "ds_expiry_warning: -1h\n", "ds_expiry_warning"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -73,9 +80,93 @@ func TestBadConfigurationsNameTheKey(t *testing.T) {
 	}
 }
 
+// The MRZ conventions of real cards are the default; the old ones can be
+// configured.
+func TestMRZConventionsAreConfigurable(t *testing.T) {
+	var out, errb bytes.Buffer
+	text := goodConfig + "mrz: {optional_data: id, no_expiry: '<<<<<<'}\n"
+	if code := run([]string{"--config", writeConfig(t, text), "--check-config"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	var errb2 bytes.Buffer
+	if code := run([]string{"--config", writeConfig(t, goodConfig), "--readers", "inprocess", "--check-config"}, &out, &errb2); code != 2 {
+		t.Errorf("--readers inprocess without --demo: exit %d", code)
+	}
+}
+
 func TestUnknownFlagIsAUsageError(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run([]string{"--nope"}, &out, &errb); code != 2 {
 		t.Errorf("exit %d", code)
+	}
+}
+
+// TestPlainHTTPOnlyOnLoopbackAndTokensOnlyOverHTTPS: a listen address off
+// the machine needs TLS (from the file or --listen), a webhook token goes
+// only over https or to the machine itself, central_cert_only needs TLS and
+// a pin.
+func TestPlainHTTPOnlyOnLoopbackAndTokensOnlyOverHTTPS(t *testing.T) {
+	const tlsOn = "tls: {cert_file: /etc/s.crt, key_file: /etc/s.key}\n"
+	const pinned = "tls: {cert_file: /etc/s.crt, key_file: /etc/s.key, client_cert_sha256: [" +
+		"3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a3f2a], central_cert_only: true}\n"
+	refused := map[string]struct {
+		text  string
+		flags []string
+		want  string
+	}{
+		"every interface":        {goodConfig + "listen: 0.0.0.0:8080\n", nil, "listen: plain HTTP only on a loopback address"},
+		"every interface, IPv6":  {goodConfig + "listen: '[::]:8080'\n", nil, "listen: plain HTTP only on a loopback address"},
+		"empty host":             {goodConfig + "listen: ':8080'\n", nil, "listen: plain HTTP only on a loopback address"},
+		"a LAN address":          {goodConfig + "listen: 192.168.1.20:8080\n", nil, "listen: plain HTTP only on a loopback address"},
+		"a host name":            {goodConfig + "listen: station.local:8080\n", nil, "listen: plain HTTP only on a loopback address"},
+		"--listen flag":          {goodConfig, []string{"--listen", "0.0.0.0:8080"}, "listen: plain HTTP only on a loopback address"},
+		"token over plain http":  {goodConfig + "webhook: {url: 'http://cms.example/events', token_file: /etc/w.token}\n", nil, "webhook.url: a token is sent only over https or to a loopback address"},
+		"not http":               {goodConfig + "webhook: {url: 'ftp://cms.example/events'}\n", nil, "webhook.url: must be an https://"},
+		"no host":                {goodConfig + "webhook: {url: 'https:///events'}\n", nil, "webhook.url: must name a host"},
+		"credentials in the url": {goodConfig + "webhook: {url: 'https://u:p@cms.example/events'}\n", nil, "webhook.url: must not carry credentials"},
+		"cert only without tls":  {goodConfig + "tls: {central_cert_only: true}\n", nil, "tls.central_cert_only: needs TLS"},
+		"cert only without pins": {goodConfig + "tls: {cert_file: /etc/s.crt, key_file: /etc/s.key, central_cert_only: true}\n", nil, "tls.central_cert_only"},
+	}
+	for name, c := range refused {
+		t.Run(name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append([]string{"--config", writeConfig(t, c.text), "--check-config"}, c.flags...)
+			if code := run(args, &out, &errb); code != 2 || !strings.Contains(errb.String(), c.want) {
+				t.Errorf("exit %d, stderr %q; want a refusal saying %q", code, errb.String(), c.want)
+			}
+		})
+	}
+	accepted := map[string]struct {
+		text  string
+		flags []string
+	}{
+		"default (127.0.0.1)":      {goodConfig, nil},
+		"127.0.0.2":                {goodConfig + "listen: 127.0.0.2:8080\n", nil},
+		"::1":                      {goodConfig + "listen: '[::1]:8080'\n", nil},
+		"localhost":                {goodConfig + "listen: localhost:8080\n", nil},
+		"every interface over TLS": {goodConfig + "listen: 0.0.0.0:8443\n" + tlsOn, nil},
+		"--listen on loopback":     {goodConfig, []string{"--listen", "127.0.0.1:9999"}},
+		"token over https":         {goodConfig + "webhook: {url: 'https://cms.example/events', token_file: /etc/w.token}\n", nil},
+		"token to loopback":        {goodConfig + "webhook: {url: 'http://127.0.0.1:9000/events', token_file: /etc/w.token}\n", nil},
+		"plain http without token": {goodConfig + "webhook: {url: 'http://cms.example/events'}\n", nil},
+		"cert only":                {goodConfig + "listen: 0.0.0.0:8443\n" + pinned, nil},
+	}
+	for name, c := range accepted {
+		t.Run(name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			args := append([]string{"--config", writeConfig(t, c.text), "--check-config"}, c.flags...)
+			if code := run(args, &out, &errb); code != 0 {
+				t.Errorf("exit %d: %s", code, errb.String())
+			}
+		})
+	}
+}
+
+// TestTheDemoListensOnLoopbackAndPassesTheCheck: the demo's configuration
+// (plain HTTP) is valid as it is.
+func TestTheDemoListensOnLoopbackAndPassesTheCheck(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"--demo", "--data-dir", t.TempDir(), "--check-config"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -25,6 +28,7 @@ import (
 	"github.com/cccd-station/station/pcsc/pcscdtest"
 	"github.com/cccd-station/station/pcsc/vcard"
 	"github.com/cccd-station/station/pcsc/vcard/emrtd"
+	"github.com/cccd-station/station/pcsc/vcard/vcardtest"
 	"github.com/cccd-station/station/personalization/pki"
 	"github.com/cccd-station/station/queue"
 )
@@ -125,7 +129,7 @@ log:
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopFeed = cancel
 	for _, i := range readers {
-		f := vcard.NewFeeder(vcard.VPCDBay(ctx, stack.Addr(i)), func() (vcard.Persistent, error) { return blank[0](), nil },
+		f := vcard.NewFeeder(vcardtest.Bay(ctx, t, i), func() (vcard.Persistent, error) { return blank[0](), nil },
 			vcard.SaveDir(filepath.Join(dir, "cards")),
 			vcard.OnEject(func(e vcard.Ejection) {
 				r.mu.Lock()
@@ -236,7 +240,7 @@ func TestKill9AtRandomMomentsLosesNothing(t *testing.T) {
 	docs, ids := inventApplicants(t, 42, apps)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 
-	var logs bytes.Buffer
+	var logs logBuffer
 	submitted := false
 	for run := 0; run < runs; run++ {
 		cmd := r.start(&logs)
@@ -345,6 +349,25 @@ func TestKill9AtRandomMomentsLosesNothing(t *testing.T) {
 	t.Logf("%d runs killed, %d applications issued, %d cards written (%d spoiled), %d events", runs, len(verifiedBy), len(files), spoiled, len(evs))
 }
 
+// logBuffer collects a child process's output; it may be read while the
+// process writes.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return s[len(s)-n:]
@@ -358,7 +381,7 @@ func TestSIGTERMFinishesTheCardsInHand(t *testing.T) {
 	slow := emrtd.Latency{PerCommand: 5 * time.Millisecond} // about 1.5 s a card
 	r := newDaemonRig(t, []int{3}, func() vcard.Persistent { return emrtd.New(emrtd.ModelShort80, emrtd.WithLatency(slow)) })
 	docs, ids := inventApplicants(t, 7, 3)
-	var logs bytes.Buffer
+	var logs logBuffer
 	cmd := r.start(&logs)
 	r.submit(docs)
 	// Wait until a card is being written.
@@ -417,10 +440,15 @@ func TestSIGTERMFinishesTheCardsInHand(t *testing.T) {
 // BenchmarkDaemonMemory10000Pending: the daemon's resident memory with
 // 10,000 applications with their pictures waiting (goal ≤ 300 MB RSS),
 // submitted through the HTTP API in batches of 200; no reader takes work.
+// With -short, 400 applications.
 func BenchmarkDaemonMemory10000Pending(b *testing.B) {
+	n := 10000
+	if testing.Short() {
+		n = 400
+	}
 	for i := 0; i < b.N; i++ {
 		r := newDaemonRigTB(b, nil)
-		var logs bytes.Buffer
+		var logs logBuffer
 		cmd := r.start(&logs)
 		// A few invented people, reused under new ids and ID numbers.
 		base, _ := inventApplicants(b, 5, 40)
@@ -431,7 +459,7 @@ func BenchmarkDaemonMemory10000Pending(b *testing.B) {
 			maps = append(maps, m)
 		}
 		start := time.Now()
-		const n, batch = 10000, 200
+		const batch = 200
 		for k := 0; k < n; k += batch {
 			var docs [][]byte
 			for j := k; j < k+batch; j++ {
@@ -471,4 +499,74 @@ func procMemory(tb testing.TB, pid int) (rss, hwm int) {
 		}
 	}
 	return rss, hwm
+}
+
+// largestFace is the worst face picture the limits allow for memory: as
+// many pixels as biometrics.MaxFaceInputPixels (4608×3456) in as few bytes
+// as a JPEG takes, so that a batch carries as many of them as it may.
+func largestFace(tb testing.TB) []byte {
+	tb.Helper()
+	const w, h = 4608, 3456
+	img := image.NewYCbCr(image.Rect(0, 0, w, h), image.YCbCrSubsampleRatio420)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			img.Y[y*img.YStride+x] = byte((x + y) >> 5)
+		}
+	}
+	for i := range img.Cb {
+		img.Cb[i], img.Cr[i] = 128, 128
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 20}); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// BenchmarkDaemonPeakRSSLargestFaces: the daemon's peak resident memory
+// while central sends batches of the largest face pictures the limits allow
+// (16 megapixels each, as many as a 16 MiB batch holds), four batches at
+// once; every picture is decoded at intake and again by the preparation.
+func BenchmarkDaemonPeakRSSLargestFaces(b *testing.B) {
+	batches, perBatch := 4, 0
+	if testing.Short() {
+		batches = 1
+	}
+	face := base64.StdEncoding.EncodeToString(largestFace(b))
+	perBatch = min(500, (15<<20)/(len(face)+2000))
+	if testing.Short() {
+		perBatch = min(perBatch, 6)
+	}
+	for i := 0; i < b.N; i++ {
+		r := newDaemonRigTB(b, nil)
+		var logs logBuffer
+		cmd := r.start(&logs)
+		base, _ := inventApplicants(b, 9, 1)
+		var m map[string]any
+		json.Unmarshal(base[0], &m)
+		m["face_image"] = face
+		var wg sync.WaitGroup
+		start := time.Now()
+		for k := 0; k < batches; k++ {
+			var docs [][]byte
+			for j := 0; j < perBatch; j++ {
+				n := k*perBatch + j
+				m["application_id"] = fmt.Sprintf("BIG-%05d", n)
+				m["personal_id"] = m["personal_id"].(string)[:6] + fmt.Sprintf("%06d", n)
+				d, _ := json.Marshal(m)
+				docs = append(docs, d)
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); r.submit(docs) }()
+		}
+		wg.Wait()
+		took := time.Since(start)
+		time.Sleep(3 * time.Second) // preparation decodes them again
+		_, hwm := procMemory(b, cmd.Process.Pid)
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+		b.ReportMetric(float64(batches*perBatch), "faces")
+		b.ReportMetric(float64(batches*perBatch)/took.Seconds(), "faces/s")
+		b.ReportMetric(float64(hwm)/1024, "peak-RSS-MB")
+	}
 }

@@ -76,6 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	applyFlags(cfg, f)
+	cfg.demo = f.demo
 	cfg.defaults()
 	if err := cfg.Check(); err != nil {
 		fmt.Fprintf(stderr, "stationd: configuration is not valid:\n%v\n", err)

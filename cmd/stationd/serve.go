@@ -35,7 +35,7 @@ func serve(ctx context.Context, cfg *Config, demoMode bool, log *slog.Logger, st
 		return err
 	}
 	store, err := queue.Open(filepath.Join(cfg.DataDir, "station.db"), key, queue.Options{
-		MaxAttempts: cfg.Queue.MaxAttempts, Retention: cfg.Queue.Retention,
+		MaxAttempts: cfg.Queue.MaxAttempts, Retention: cfg.Queue.Retention, Log: log,
 	})
 	if err != nil {
 		return err
@@ -90,7 +90,8 @@ func serve(ctx context.Context, cfg *Config, demoMode bool, log *slog.Logger, st
 	metrics := newMetrics()
 	st, err := station.New(station.Options{
 		Store: store, Readers: readers, Signer: sgn, CSCAs: cscas, Profile: profile, Policy: policy,
-		FaceBudget: cfg.FaceBudget, AAKeyBits: cfg.AAKeyBits, Ahead: cfg.Queue.Ahead,
+		FaceBudget: cfg.FaceBudget, AAKeyBits: cfg.AAKeyBits, Ahead: cfg.Queue.Ahead, MRZ: cfg.MRZ,
+		DSExpiryWarning: cfg.DSExpiryWarning, MinFreeBytes: cfg.Queue.MinFreeBytes,
 		UseReader: cfg.useReader(), Observer: metrics, Log: log,
 		Trace: traceFor(cfg, log),
 	})
@@ -118,7 +119,7 @@ func serve(ctx context.Context, cfg *Config, demoMode bool, log *slog.Logger, st
 		go func() { defer wg.Done(); p.Run(ctx) }()
 	}
 	if demoMode {
-		c := &demo.Central{Station: st, Store: store, Log: log}
+		c := &demo.Central{Station: st, Store: store, Log: log, StateFile: filepath.Join(cfg.DataDir, "demo-central.json")}
 		wg.Add(1)
 		go func() { defer wg.Done(); c.Run(ctx) }()
 	}

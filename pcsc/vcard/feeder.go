@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -27,8 +28,36 @@ type Bay interface {
 // card's removal can go unnoticed by pcscd (vpcd accepts the new connection
 // in the same poll that drops the old one, and the reader seems never to
 // have changed), so Insert waits until VPCDSwapGap has passed since the last
-// Remove.
-func VPCDBay(ctx context.Context, addr string) Bay { return &vpcdBay{ctx: ctx, addr: addr} }
+// Remove — and, with WhenFree, until the reader is known to be empty.
+//
+// When the reader's port refuses the card (pcscd is not running), Insert
+// fails with an error wrapping ErrBayUnavailable; a Feeder then waits and
+// tries again.
+func VPCDBay(ctx context.Context, addr string, opts ...VPCDBayOption) Bay {
+	b := &vpcdBay{ctx: ctx, addr: addr}
+	for _, o := range opts {
+		o(b)
+	}
+	return b
+}
+
+// VPCDBayOption configures a VPCDBay.
+type VPCDBayOption func(*vpcdBay)
+
+// WhenFree makes Insert wait, after VPCDSwapGap, until free returns: free
+// returns nil once the reader is known to be empty — pcscd has seen the
+// previous card leave (tests ask pcscd: package vcardtest). The swap gap
+// alone is a guess at pcscd's polling; on a loaded machine pcscd can be
+// later than that. An error from free ends the Insert with it (wrap
+// ErrBayUnavailable for the Feeder to try again).
+func WhenFree(free func(ctx context.Context) error) VPCDBayOption {
+	return func(b *vpcdBay) { b.free = free }
+}
+
+// ErrBayUnavailable means that the bay's reader does not take a card now: a
+// vpcd reader whose pcscd is not running (its port refuses connections).
+// The Feeder waits and tries again (see Feeder).
+var ErrBayUnavailable = errors.New("vcard: the reader does not take cards now (is pcscd running?)")
 
 // VPCDSwapGap is the least time between taking a card out of a vpcd reader
 // and putting another in: longer than vpcd's presence poll (0.4 s).
@@ -37,6 +66,7 @@ const VPCDSwapGap = 500 * time.Millisecond
 type vpcdBay struct {
 	ctx       context.Context
 	addr      string
+	free      func(context.Context) error
 	mu        sync.Mutex
 	slot      *Slot
 	removedAt time.Time
@@ -55,14 +85,41 @@ func (b *vpcdBay) Insert(card Card) (<-chan struct{}, error) {
 			return nil, b.ctx.Err()
 		}
 	}
+	if b.free != nil {
+		if err := b.free(b.ctx); err != nil {
+			return nil, err
+		}
+	}
 	s, err := Plug(b.ctx, b.addr, card)
 	if err != nil {
+		if b.ctx.Err() != nil {
+			return nil, b.ctx.Err()
+		}
+		if dialRetryable(err) {
+			return nil, fmt.Errorf("%w: %w", ErrBayUnavailable, err)
+		}
 		return nil, err
 	}
 	b.mu.Lock()
 	b.slot = s
 	b.mu.Unlock()
 	return s.Gone(), nil
+}
+
+// dialRetryable tells a reader that is not there now (connection refused,
+// reset, unreachable, timed out: pcscd stopped or restarting) from an
+// address that can never work (no port, unknown host).
+func dialRetryable(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.IsTemporary || dnsErr.IsTimeout
+	}
+	var addrErr *net.AddrError
+	if errors.As(err, &addrErr) {
+		return false
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr)
 }
 
 func (b *vpcdBay) Remove() error {
@@ -114,6 +171,13 @@ const DefaultEjectGuard = 200 * time.Millisecond
 // A card that leaves by itself (a fault card whose Process returned
 // ErrRemoved) is saved if written and replaced too. When Run ends, the card
 // in the bay is taken out and saved if written: nothing written is lost.
+//
+// When the bay does not take a card (ErrBayUnavailable: pcscd is down, the
+// vpcd port refuses connections), the feeder keeps the card, waits —
+// InsertBackoffMin, doubling up to InsertBackoffMax — and tries again until
+// the reader is back or Run's context ends; it logs a warning once per
+// outage. A card already in a vpcd reader when pcscd goes away stays in:
+// its Slot dials again by itself.
 type Feeder struct {
 	bay     Bay
 	blank   func() (Persistent, error)
@@ -181,7 +245,7 @@ func (f *Feeder) Inserted() int {
 
 // Run feeds cards until ctx is done, then takes the last card out (saving
 // it if written) and returns nil; it returns an error when a card cannot be
-// made or inserted.
+// made, or inserted for another reason than ErrBayUnavailable.
 func (f *Feeder) Run(ctx context.Context) error {
 	if f.saveDir != "" {
 		if err := os.MkdirAll(f.saveDir, 0o700); err != nil {
@@ -194,8 +258,11 @@ func (f *Feeder) Run(ctx context.Context) error {
 			return fmt.Errorf("vcard: feeder: new blank card: %w", err)
 		}
 		c := &fedCard{Persistent: p, guard: f.guard, eject: make(chan struct{})}
-		gone, err := f.bay.Insert(c)
+		gone, err := f.insert(ctx, c)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped before the card went in: a blank card, nothing to save
+			}
 			return fmt.Errorf("vcard: feeder: insert into %v: %w", f.bay, err)
 		}
 		f.mu.Lock()
@@ -230,6 +297,49 @@ func (f *Feeder) Run(ctx context.Context) error {
 		if rerr != nil {
 			return fmt.Errorf("vcard: feeder: remove from %v: %w", f.bay, rerr)
 		}
+	}
+}
+
+// Retry pace of an insertion the bay refused with ErrBayUnavailable.
+const (
+	InsertBackoffMin = 100 * time.Millisecond
+	InsertBackoffMax = 2 * time.Second
+)
+
+// insert puts c into the bay. While the bay is unavailable it waits and
+// tries again (InsertBackoffMin doubling to InsertBackoffMax), warning once
+// per outage; it gives up only when ctx ends or the bay fails otherwise.
+func (f *Feeder) insert(ctx context.Context, c *fedCard) (<-chan struct{}, error) {
+	backoff := InsertBackoffMin
+	var since time.Time
+	for {
+		gone, err := f.bay.Insert(c)
+		if err == nil {
+			if !since.IsZero() {
+				f.logf("reader back", "bay", fmt.Sprint(f.bay), "after", time.Since(since).Round(time.Millisecond))
+			}
+			return gone, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !errors.Is(err, ErrBayUnavailable) {
+			return nil, err
+		}
+		if since.IsZero() {
+			since = time.Now()
+			if f.log != nil {
+				f.log.Warn("feeder: the reader does not take cards; retrying until it does", "bay", fmt.Sprint(f.bay), "err", err)
+			}
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, InsertBackoffMax)
 	}
 }
 

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -301,3 +303,134 @@ func TestFeederSavesTheWrittenCardWhenStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// outageBay refuses cards with ErrBayUnavailable while down, as a vpcd
+// reader does while its pcscd is not running.
+type outageBay struct {
+	vcard.Bay
+	mu    sync.Mutex
+	down  bool
+	tries int
+}
+
+func (b *outageBay) Insert(c vcard.Card) (<-chan struct{}, error) {
+	b.mu.Lock()
+	b.tries++
+	down := b.down
+	b.mu.Unlock()
+	if down {
+		return nil, fmt.Errorf("%w: connection refused", vcard.ErrBayUnavailable)
+	}
+	return b.Bay.Insert(c)
+}
+
+func (b *outageBay) String() string { return "outage bay" }
+
+func (b *outageBay) set(down bool) {
+	b.mu.Lock()
+	b.down = down
+	b.mu.Unlock()
+}
+
+func (b *outageBay) attempts() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.tries
+}
+
+// lockedLog is a log sink the feeder's goroutine writes while the test reads.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) count(s string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.b.String(), s)
+}
+
+// A bay that does not take cards (pcscd down) does not end the feeder: it
+// tries again with a growing pause, warns once per outage, inserts the card
+// when the bay is back, and stops at once when its context ends.
+func TestFeederRetriesWhileTheBayIsUnavailable(t *testing.T) {
+	t.Parallel()
+	rack := vcard.NewRack("R")
+	bay := &outageBay{Bay: rack.Bay("R"), down: true}
+	var logs lockedLog
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	blank := func() (vcard.Persistent, error) { c := newRecCard(); c.removeAfter = 1; return c, nil }
+	f := vcard.NewFeeder(bay, blank, vcard.FeederLog(log))
+	// pull makes the card in the rack leave by itself (its second APDU).
+	pull := func() {
+		t.Helper()
+		conn, err := rack.Connect("R")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(pcsc.LeaveCard)
+		conn.Exchange([]byte{0x00, 0x14, 0x00, 0x00})
+		if _, err := conn.Exchange([]byte{0x00, 0x14, 0x00, 0x00}); !errors.Is(err, pcsc.ErrCardRemoved) {
+			t.Fatalf("the card did not leave: %v", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+
+	// Outage 1, at the first card: 100 + 200 + 400 ms of pauses → 4 tries in ~0.8 s.
+	time.Sleep(800 * time.Millisecond)
+	if n := bay.attempts(); n < 2 || n > 5 {
+		t.Errorf("%d tries in 0.8 s, want about 4 (backoff from %v)", n, vcard.InsertBackoffMin)
+	}
+	if n := logs.count("retrying until it does"); n != 1 {
+		t.Errorf("%d warnings during one outage, want 1", n)
+	}
+	if f.Inserted() != 0 {
+		t.Fatal("a card counted as inserted while the bay was down")
+	}
+	bay.set(false)
+	eventually(t, "the card goes in once the bay is back", func() bool { return f.Inserted() == 1 })
+
+	// Outage 2, between cards: the card leaves, the next waits, one more warning.
+	bay.set(true)
+	pull()
+	eventually(t, "the next card is tried", func() bool { return logs.count("retrying until it does") == 2 })
+	bay.set(false)
+	eventually(t, "the next card goes in", func() bool { return f.Inserted() == 2 })
+
+	// Ctrl-C during an outage ends Run at once, without an error.
+	bay.set(true)
+	pull()
+	eventually(t, "outage 3", func() bool { return logs.count("retrying until it does") == 3 })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after cancel during an outage: %v", err)
+		}
+	case <-time.After(200 * time.Millisecond):
+		t.Fatal("Run did not end within 200 ms of its context")
+	}
+}
+
+// Any other insertion failure still ends the feeder with the error.
+func TestFeederStopsOnAnotherInsertError(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("jammed")
+	f := vcard.NewFeeder(failingBay{boom}, func() (vcard.Persistent, error) { return newRecCard(), nil })
+	if err := f.Run(context.Background()); !errors.Is(err, boom) {
+		t.Fatalf("Run = %v, want the bay's error", err)
+	}
+}
+
+type failingBay struct{ err error }
+
+func (b failingBay) Insert(vcard.Card) (<-chan struct{}, error) { return nil, b.err }
+func (b failingBay) Remove() error                              { return nil }

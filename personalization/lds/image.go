@@ -1,12 +1,14 @@
 package lds
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -51,7 +53,7 @@ type Image struct {
 }
 
 // LogValue shows sizes only.
-func (im *Image) LogValue() slog.Value {
+func (im Image) LogValue() slog.Value {
 	attrs := make([]slog.Attr, 0, len(im.Files))
 	for _, f := range im.Files {
 		attrs = append(attrs, slog.Int(f.Name, len(f.Data)))
@@ -97,70 +99,116 @@ func (im *Image) WipeAAKey() {
 	im.AAKey = nil
 }
 
-// imageJSON is the serialized form of an Image (the queue stores it
-// encrypted; `stationctl encode` writes files instead).
-type imageJSON struct {
-	Files []struct {
-		FID  string `json:"fid"`
-		Name string `json:"name"`
-		Data []byte `json:"data"`
-	} `json:"files"`
-	DG3   []byte `json:"dg3,omitempty"`
-	AAKey []byte `json:"aa_key,omitempty"` // PKCS#1 DER
-	MRZ   string `json:"mrz"`
-	CAN   string `json:"can"`
-}
+// The stored form of an Image (the queue keeps it encrypted between
+// preparation and the claim): an explicit, versioned encoding written and
+// read only by Encode and DecodeImage. An Image is deliberately not JSON
+// (MarshalJSON fails) and prints redacted (Format, LogValue): it holds the
+// Active Authentication private key, and a json.Marshal or a %v of any value
+// that holds an image must not write that key out by accident.
+//
+//	"LDSIMG" 0x01                         magic and version
+//	A0 { 80 FID(2)  81 name  82 data }    one per file, in write order
+//	83 DG3                                (prepared, not written)
+//	84 AA private key, PKCS #1 DER
+//	85 MRZ (90 characters)
+//	86 CAN
+const (
+	imageMagic   = "LDSIMG"
+	imageVersion = 1
+)
 
-// MarshalJSON serializes the image including the AA private key: callers
-// store it only encrypted.
-func (im *Image) MarshalJSON() ([]byte, error) {
-	var j imageJSON
-	for _, f := range im.Files {
-		j.Files = append(j.Files, struct {
-			FID  string `json:"fid"`
-			Name string `json:"name"`
-			Data []byte `json:"data"`
-		}{f.FID.String(), f.Name, f.Data})
-	}
-	j.DG3 = im.DG3
-	if im.AAKey != nil {
-		j.AAKey = x509.MarshalPKCS1PrivateKey(im.AAKey)
-	}
+// ErrImageEncoding is wrapped by errors of the stored form.
+var ErrImageEncoding = errors.New("lds: stored chip image")
+
+// Encode writes the stored form of the image, AA private key included:
+// callers keep it only encrypted and clear it after use.
+func (im *Image) Encode() ([]byte, error) {
 	mrz, err := im.MRZ.String()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrImageEncoding, err)
 	}
-	j.MRZ, j.CAN = mrz, im.CAN
-	return json.Marshal(j)
+	out := append([]byte(imageMagic), imageVersion)
+	for _, f := range im.Files {
+		out = append(out, TLV(0xA0, TLV(0x80, []byte{byte(f.FID >> 8), byte(f.FID)}), TLV(0x81, []byte(f.Name)), TLV(0x82, f.Data))...)
+	}
+	if im.DG3 != nil {
+		out = append(out, TLV(0x83, im.DG3)...)
+	}
+	if im.AAKey != nil {
+		der := x509.MarshalPKCS1PrivateKey(im.AAKey)
+		out = append(out, TLV(0x84, der)...)
+		clear(der)
+	}
+	out = append(out, TLV(0x85, []byte(mrz))...)
+	out = append(out, TLV(0x86, []byte(im.CAN))...)
+	return out, nil
 }
 
-// UnmarshalJSON restores an image.
-func (im *Image) UnmarshalJSON(b []byte) error {
-	var j imageJSON
-	if err := json.Unmarshal(b, &j); err != nil {
-		return err
+// DecodeImage reads the stored form written by Encode (version 1). The
+// image does not alias b: the caller may clear b at once.
+func DecodeImage(b []byte) (*Image, error) {
+	if len(b) < len(imageMagic)+1 || string(b[:len(imageMagic)]) != imageMagic {
+		return nil, fmt.Errorf("%w: not a stored image", ErrImageEncoding)
 	}
-	*im = Image{DG3: j.DG3, CAN: j.CAN}
-	for _, f := range j.Files {
-		var fid uint16
-		if _, err := fmt.Sscanf(f.FID, "%04X", &fid); err != nil {
-			return fmt.Errorf("lds: image file id %q: %w", f.FID, err)
-		}
-		im.Files = append(im.Files, File{FID(fid), f.Name, f.Data})
+	if v := b[len(imageMagic)]; v != imageVersion {
+		return nil, fmt.Errorf("%w: version %d, this program reads %d", ErrImageEncoding, v, imageVersion)
 	}
-	if len(j.AAKey) > 0 {
-		k, err := x509.ParsePKCS1PrivateKey(j.AAKey)
-		if err != nil {
-			return fmt.Errorf("lds: image AA key: %w", err)
-		}
-		im.AAKey = k
-	}
-	m, err := ParseTD1(j.MRZ)
+	objs, err := ParseAll(b[len(imageMagic)+1:])
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("%w: %w", ErrImageEncoding, err)
 	}
-	im.MRZ = m
-	return nil
+	im := &Image{}
+	var haveMRZ bool
+	for _, o := range objs {
+		switch o.Tag {
+		case 0xA0:
+			parts, err := o.Children()
+			if err != nil {
+				return nil, fmt.Errorf("%w: file: %w", ErrImageEncoding, err)
+			}
+			fid, ok1 := Find(parts, 0x80)
+			name, ok2 := Find(parts, 0x81)
+			data, ok3 := Find(parts, 0x82)
+			if !ok1 || !ok2 || !ok3 || len(fid.Value) != 2 || len(parts) != 3 {
+				return nil, fmt.Errorf("%w: a file lacks its FID, name or data", ErrImageEncoding)
+			}
+			im.Files = append(im.Files, File{FID: FID(fid.Value[0])<<8 | FID(fid.Value[1]), Name: string(name.Value), Data: bytes.Clone(data.Value)})
+		case 0x83:
+			im.DG3 = bytes.Clone(o.Value)
+		case 0x84:
+			k, err := x509.ParsePKCS1PrivateKey(o.Value)
+			if err != nil {
+				return nil, fmt.Errorf("%w: AA key: %w", ErrImageEncoding, err)
+			}
+			im.AAKey = k
+		case 0x85:
+			m, err := ParseTD1(string(o.Value))
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrImageEncoding, err)
+			}
+			im.MRZ, haveMRZ = m, true
+		case 0x86:
+			im.CAN = string(o.Value)
+		default:
+			return nil, fmt.Errorf("%w: unknown element %X", ErrImageEncoding, o.Tag)
+		}
+	}
+	if !haveMRZ || len(im.Files) == 0 {
+		return nil, fmt.Errorf("%w: no MRZ or no files", ErrImageEncoding)
+	}
+	return im, nil
+}
+
+// ErrImageNotJSON: an Image has no JSON form (it holds a private key).
+var ErrImageNotJSON = errors.New("lds: a chip image is never marshalled to JSON: use Encode")
+
+// MarshalJSON refuses: see Encode. (Value receiver: it holds for Image
+// values and pointers alike.)
+func (im Image) MarshalJSON() ([]byte, error) { return nil, ErrImageNotJSON }
+
+// Format prints sizes only, for every verb.
+func (im Image) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "lds.Image{%d files, AA key %t (redacted)}", len(im.Files), im.AAKey != nil)
 }
 
 // Manifest describes a chip image written to a directory by WriteDir.

@@ -18,7 +18,7 @@ type MRZ struct {
 	OptionalData1  string // ≤ 15 (line 1, positions 16–30)
 	DateOfBirth    string // YYMMDD; unknown parts "<<"
 	Sex            byte   // 'M', 'F' or '<'
-	DateOfExpiry   string // YYMMDD, or "<<<<<<" when none
+	DateOfExpiry   string // YYMMDD; a card without expiry: MRZConventions.NoExpiry
 	Nationality    string // 3
 	OptionalData2  string // ≤ 11 (line 2, positions 19–29)
 	Name           string // line 3, ≤ 30: primary<<secondary, already transliterated

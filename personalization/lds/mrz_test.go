@@ -5,6 +5,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cccd-station/station/application"
 )
 
 type mrzVectors struct {
@@ -135,4 +138,114 @@ func TestMRZRefusesBadFields(t *testing.T) {
 			t.Errorf("case %d accepted: %+v", i, m)
 		}
 	}
+}
+
+// sampleApplication reads one of the project's sample applications.
+func sampleApplication(t *testing.T, name string, edit func(m map[string]any)) *application.Application {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/samples/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		edit(m)
+		if b, err = json.Marshal(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := func() time.Time { return time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC) }
+	a, err := application.Parse(b, application.Rules{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// chip-data.md §2: the MRZ of the invented person of the samples as real
+// cards carry it — the check digit of the 12-digit personal ID in position
+// 30 of line 1 (after "<<"), covered by the composite check digit.
+func TestCCCDMRZIsWhatRealCardsCarry(t *testing.T) {
+	want := [3]string{
+		"IDVNM2030012345082203001234<<1",
+		"0305141M4305149VNM<<<<<<<<<<<8",
+		"NGUYEN<<VAN<AN<<<<<<<<<<<<<<<<",
+	}
+	m, err := NewMRZ(sampleApplication(t, "nguyen-van-an.json", nil), MRZConventions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.Lines()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("MRZ\n got %q\nwant %q", got, want)
+	}
+	if _, err := ParseTD1(want[0] + want[1] + want[2]); err != nil {
+		t.Errorf("the real-card MRZ does not parse: %v", err)
+	}
+	// The check digit of line 1 is the ID's: another ID, another digit.
+	other, _ := CheckDigit("082203001235")
+	if other == '1' {
+		t.Fatal("test ID collision")
+	}
+
+	// Configured as before: the 12 digits alone.
+	m, err = NewMRZ(sampleApplication(t, "nguyen-van-an.json", nil), MRZConventions{OptionalData1: MRZIDOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := m.Lines(); l[0] != "IDVNM2030012345082203001234<<<" {
+		t.Errorf("id only: line 1 %q", l[0])
+	}
+}
+
+// A card without expiry carries 991231 in the expiry field, as real cards
+// do (chip-data.md §2); the fillers only when configured.
+func TestNoExpiryIs991231UnlessConfigured(t *testing.T) {
+	a := sampleApplication(t, "le-dinh-duc.json", nil)
+	if a.ExpiryDate != nil {
+		t.Fatal("the sample has an expiry")
+	}
+	for conv, want := range map[MRZConventions]string{
+		{}:                              "991231",
+		{NoExpiry: MRZNoExpiryFillers}:  "<<<<<<",
+		{NoExpiry: MRZNoExpiryDate}:     "991231",
+		{OptionalData1: MRZIDWithCheck}: "991231",
+		{OptionalData1: MRZIDOnly}:      "991231",
+	} {
+		m, err := NewMRZ(a, conv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, _ := m.Lines()
+		if l[1][8:14] != want {
+			t.Errorf("%+v: expiry field %q, want %q (line 2 %s)", conv, l[1][8:14], want, l[1])
+		}
+		if m.Information()[17:23] != want {
+			t.Errorf("%+v: BAC MRZ_information %q does not carry %s", conv, m.Information(), want)
+		}
+	}
+	// The check digit of 991231 is 5: a line 2 of a real card reads
+	// <DOB><check><sex>9912315VNM…
+	if l, _ := mustMRZ(t, a).Lines(); l[1][7:15] != "M9912315" {
+		t.Errorf("line 2 %q", l[1])
+	}
+	for _, bad := range []MRZConventions{{OptionalData1: "personal-id"}, {NoExpiry: "000000"}} {
+		if _, err := NewMRZ(a, bad); err == nil || bad.Check() == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+func mustMRZ(t *testing.T, a *application.Application) MRZ {
+	m, err := NewMRZ(a, MRZConventions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

@@ -576,21 +576,68 @@ func (s *SOD) VerifySignature() error {
 	return nil
 }
 
-// VerifySigner checks the Document Signer certificate against the trusted
-// CSCA certificates at time at (ICAO 9303-11 §5.1.1, 9303-12 §7): signed by
-// one of them, within validity, keyUsage digitalSignature, and its country
-// equal to the issuing state of the document (and the CSCA's).
+// VerifySigner checks the SOD's Document Signer certificate at time at:
+// VerifyDocumentSigner.
 func (s *SOD) VerifySigner(cscas []*x509.Certificate, at time.Time, issuingState string) error {
-	ds := s.Signer
-	if at.Before(ds.NotBefore) || at.After(ds.NotAfter) {
-		return fmt.Errorf("%w: outside its validity %s – %s", ErrSODSignerNotTrusted, ds.NotBefore.Format(time.DateOnly), ds.NotAfter.Format(time.DateOnly))
+	return VerifyDocumentSigner(s.Signer, cscas, at, issuingState)
+}
+
+// DSProblem names why a Document Signer certificate cannot be trusted: a
+// small fixed set (metrics labels, /readyz reasons), never free text.
+type DSProblem string
+
+// The DS problems, in the order VerifyDocumentSigner checks them.
+const (
+	DSNotYetValid DSProblem = "not_yet_valid"
+	DSExpired     DSProblem = "expired"
+	DSKeyUsage    DSProblem = "key_usage"
+	DSCountry     DSProblem = "country"
+	DSUntrusted   DSProblem = "untrusted" // no configured CSCA issued it (or that CSCA is out of validity)
+	// Before signing only (pki.CheckSigner): the key is not the
+	// certificate's, or its private key usage period is over.
+	DSKeyMismatch DSProblem = "key_mismatch"
+	DSUsageOver   DSProblem = "usage_period_over"
+)
+
+// DSError is a Document Signer certificate that cannot be trusted. It
+// unwraps to ErrSODSignerNotTrusted.
+type DSError struct {
+	Problem DSProblem
+	Detail  string // dates, countries: nothing personal
+	Err     error  // the CSCA candidates' failures, when there were any
+}
+
+func (e *DSError) Error() string {
+	return ErrSODSignerNotTrusted.Error() + ": " + e.Detail
+}
+
+func (e *DSError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrSODSignerNotTrusted, e.Err}
+	}
+	return []error{ErrSODSignerNotTrusted}
+}
+
+// VerifyDocumentSigner is the one rule of a trusted Document Signer
+// certificate (ICAO 9303-11 §5.1.1, 9303-12 §7), used by verification and by
+// the station before it signs: at time at, within its validity, keyUsage
+// digitalSignature, its country equal to the issuing state of the document,
+// and signed by one of the CSCA certificates, which is within its validity
+// and of the same country. Errors are *DSError.
+func VerifyDocumentSigner(ds *x509.Certificate, cscas []*x509.Certificate, at time.Time, issuingState string) error {
+	validity := ds.NotBefore.UTC().Format(time.DateOnly) + " – " + ds.NotAfter.UTC().Format(time.DateOnly)
+	switch {
+	case at.Before(ds.NotBefore):
+		return &DSError{Problem: DSNotYetValid, Detail: "not yet valid (valid " + validity + ")"}
+	case at.After(ds.NotAfter):
+		return &DSError{Problem: DSExpired, Detail: "expired (valid " + validity + ")"}
 	}
 	if ds.KeyUsage != 0 && ds.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
-		return fmt.Errorf("%w: keyUsage lacks digitalSignature", ErrSODSignerNotTrusted)
+		return &DSError{Problem: DSKeyUsage, Detail: "keyUsage lacks digitalSignature"}
 	}
 	country := countryOf(ds)
 	if alpha3(country) != issuingState {
-		return fmt.Errorf("%w: DS country %q is not the issuing state %s", ErrSODSignerNotTrusted, country, issuingState)
+		return &DSError{Problem: DSCountry, Detail: fmt.Sprintf("DS country %q is not the issuing state %s", country, issuingState)}
 	}
 	var errs []error
 	for _, ca := range cscas {
@@ -612,9 +659,9 @@ func (s *SOD) VerifySigner(cscas []*x509.Certificate, at time.Time, issuingState
 		return nil
 	}
 	if len(errs) == 0 {
-		return fmt.Errorf("%w: no trusted CSCA issued it", ErrSODSignerNotTrusted)
+		return &DSError{Problem: DSUntrusted, Detail: "no trusted CSCA issued it"}
 	}
-	return fmt.Errorf("%w: %w", ErrSODSignerNotTrusted, errors.Join(errs...))
+	return &DSError{Problem: DSUntrusted, Detail: "no trusted CSCA verifies it", Err: errors.Join(errs...)}
 }
 
 // CheckHashes compares data groups with the hashes in the SOD. files maps

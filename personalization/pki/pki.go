@@ -54,6 +54,15 @@ type Options struct {
 	PINFile string
 
 	Force bool // overwrite existing files
+
+	// DSUsage is the DS key's usage period, written in the certificate's
+	// privateKeyUsagePeriod (default 1 year; ICAO 9303-12 §5 suggests
+	// months). DSValidity is the certificate's validity (default the usage
+	// period plus 25 years: the longest CCCD validity, 22 years, with a
+	// margin, so that every card it signs can be verified until it
+	// expires). The CSCA outlives the DS by a year.
+	DSUsage    time.Duration
+	DSValidity time.Duration
 }
 
 // oidDocumentTypeList is the DS certificate extension listing the document
@@ -94,6 +103,18 @@ func Init(o Options) error {
 	if err != nil {
 		return fmt.Errorf("pki: CSCA key: %w", err)
 	}
+	if o.DSUsage <= 0 {
+		o.DSUsage = 365 * 24 * time.Hour
+	}
+	dsFrom := now.Add(-time.Hour)
+	dsUntil := dsFrom.Add(o.DSUsage).AddDate(25, 0, 0)
+	if o.DSValidity > 0 {
+		dsUntil = dsFrom.Add(o.DSValidity)
+	}
+	usage, err := usagePeriodExtension(dsFrom, dsFrom.Add(o.DSUsage))
+	if err != nil {
+		return err
+	}
 	cscaTmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject: pkix.Name{
@@ -102,7 +123,7 @@ func Init(o Options) error {
 			CommonName:   "TEST CSCA Viet Nam (not for issuance)",
 		},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.AddDate(15, 0, 0),
+		NotAfter:              maxTime(now.AddDate(15, 0, 0), dsUntil.AddDate(1, 0, 0)),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
@@ -171,12 +192,12 @@ func Init(o Options) error {
 			OrganizationalUnit: []string{"TEST Card Print Center"},
 			CommonName:         "TEST Document Signer " + o.Station,
 		},
-		NotBefore:       now.Add(-time.Hour),
-		NotAfter:        now.AddDate(1, 0, 0),
+		NotBefore:       dsFrom,
+		NotAfter:        dsUntil,
 		KeyUsage:        x509.KeyUsageDigitalSignature,
 		AuthorityKeyId:  csca.SubjectKeyId,
 		SubjectKeyId:    keyID(dsKey.Public()),
-		ExtraExtensions: []pkix.Extension{{Id: oidDocumentTypeList, Value: docTypes}},
+		ExtraExtensions: []pkix.Extension{{Id: oidDocumentTypeList, Value: docTypes}, usage},
 	}
 	dsDER, err := x509.CreateCertificate(rand.Reader, dsTmpl, csca, dsKey.Public(), cscaKey)
 	if err != nil {
@@ -288,4 +309,30 @@ func LoadCSCAs(path string) ([]*x509.Certificate, error) {
 		return nil, fmt.Errorf("pki: %s holds no certificate", path)
 	}
 	return out, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// usagePeriodExtension encodes privateKeyUsagePeriod (RFC 5280 §4.2.1.4)
+// with both bounds, as GeneralizedTime in UTC.
+func usagePeriodExtension(from, until time.Time) (pkix.Extension, error) {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddASN1(cbasn1.Tag(0).ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddBytes([]byte(from.UTC().Format("20060102150405Z")))
+		})
+		b.AddASN1(cbasn1.Tag(1).ContextSpecific(), func(b *cryptobyte.Builder) {
+			b.AddBytes([]byte(until.UTC().Format("20060102150405Z")))
+		})
+	})
+	der, err := b.Bytes()
+	if err != nil {
+		return pkix.Extension{}, fmt.Errorf("pki: privateKeyUsagePeriod: %w", err)
+	}
+	return pkix.Extension{Id: oidPrivateKeyUsagePeriod, Value: der}, nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/cccd-station/station/pcsc/pcscdtest"
 	"github.com/cccd-station/station/pcsc/vcard"
 	vpiv "github.com/cccd-station/station/pcsc/vcard/piv"
+	"github.com/cccd-station/station/pcsc/vcard/vcardtest"
 	"github.com/cccd-station/station/personalization/signer"
 )
 
@@ -479,7 +480,7 @@ func TestPIVBackendRejectsBadConfig(t *testing.T) {
 // the check of the signature against the certificate.
 func BenchmarkPIVBackendSign(b *testing.B) {
 	tok := vpiv.New(vpiv.WithSerial(41000099))
-	defer plug(b, 0, tok).Remove()
+	vcardtest.Plug(b, 0, tok) // once reader 0 is free: a test may have used it a moment ago
 	provision(b, 41000099, true)
 	s := openPIV(b, signer.Config{Serial: 41000099, PINFile: pinFile(b, vpiv.DefaultPIN)})
 	d := digest("EF.SOD")

@@ -7,11 +7,13 @@ package demo
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"sync"
 	"time"
 
@@ -49,7 +51,10 @@ type RackOptions struct {
 	Model   emrtd.Model   // default ext144
 	Latency emrtd.Latency // default off
 	SaveDir string        // written cards are saved here as <serial>.json
-	Log     *slog.Logger
+	// Keep: how many saved cards SaveDir keeps, the newest (default 200):
+	// a demo issues several cards a second all day.
+	Keep int
+	Log  *slog.Logger
 }
 
 // NewRack starts the readers and their feeders; they run until ctx is done.
@@ -68,6 +73,27 @@ func NewRack(ctx context.Context, o RackOptions) *Rack {
 		names[i] = ReaderName(i)
 	}
 	r := &Rack{Rack: vcard.NewRack(names...)}
+	if o.SaveDir != "" {
+		if o.Keep <= 0 {
+			o.Keep = 200
+		}
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			t := time.NewTicker(10 * time.Second)
+			defer t.Stop()
+			for {
+				if err := pruneSaved(o.SaveDir, o.Keep); err != nil {
+					o.Log.Warn("demo: pruning saved cards", "err", err)
+				}
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
 	for _, name := range names {
 		blank := func() (vcard.Persistent, error) {
 			var opts []emrtd.Option
@@ -93,6 +119,41 @@ func NewRack(ctx context.Context, o RackOptions) *Rack {
 	return r
 }
 
+// pruneSaved deletes all but the keep newest saved cards of dir.
+func pruneSaved(dir string, keep int) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	type saved struct {
+		name string
+		mod  time.Time
+	}
+	var cards []saved
+	for _, e := range ents {
+		if e.IsDir() || filepath.Ext(e.Name()) != ".json" {
+			continue
+		}
+		if info, err := e.Info(); err == nil {
+			cards = append(cards, saved{e.Name(), info.ModTime()})
+		}
+	}
+	if len(cards) <= keep {
+		return nil
+	}
+	sort.Slice(cards, func(i, j int) bool { return cards[i].mod.After(cards[j].mod) })
+	var errs []error
+	for _, c := range cards[keep:] {
+		if err := os.Remove(filepath.Join(dir, c.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Wait returns when every feeder has stopped (ctx done).
 func (r *Rack) Wait() { r.wg.Wait() }
 
@@ -103,12 +164,59 @@ type Central struct {
 	Station *station.Station
 	Store   *queue.Store
 	Backlog int   // applications kept waiting (validated + prepared): at least 3 per reader, default 12
-	Seed    int64 // which invented people
+	Seed    int64 // which invented people (default: from StateFile, else new)
 	Log     *slog.Logger
 	// AckAfter: how long after a final state central acknowledges it
 	// (default 10 s; negative: never).
 	AckAfter time.Duration
-	next     int
+	// StateFile keeps the seed and the next invented person across
+	// restarts (a real central never sends two applications under one id):
+	// without it a restarted demo would invent other people under ids
+	// already used, which the station rightly refuses as conflicts.
+	StateFile string
+	next      int
+}
+
+// centralState is what StateFile holds.
+type centralState struct {
+	Seed int64 `json:"seed"`
+	Next int   `json:"next"`
+}
+
+// load reads StateFile; a missing file is a first start.
+func (c *Central) load() error {
+	if c.StateFile == "" {
+		return nil
+	}
+	b, err := os.ReadFile(c.StateFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var st centralState
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("demo central state %s: %w", c.StateFile, err)
+	}
+	if c.Seed == 0 {
+		c.Seed = st.Seed
+	}
+	c.next = st.Next
+	return nil
+}
+
+// save writes StateFile (atomically: a crash leaves the old or the new).
+func (c *Central) save() error {
+	if c.StateFile == "" {
+		return nil
+	}
+	b, _ := json.Marshal(centralState{Seed: c.Seed, Next: c.next})
+	tmp := c.StateFile + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, c.StateFile)
 }
 
 // Run sends and acknowledges until ctx is done.
@@ -121,6 +229,9 @@ func (c *Central) Run(ctx context.Context) {
 	}
 	if c.Log == nil {
 		c.Log = slog.Default()
+	}
+	if err := c.load(); err != nil {
+		c.Log.Error("demo central: state unreadable; inventing new people", "err", err)
 	}
 	if c.Seed == 0 {
 		c.Seed = time.Now().UnixNano()
@@ -149,6 +260,7 @@ func (c *Central) topUp(ctx context.Context) {
 	waiting := counts[queue.StateValidated] + counts[queue.StatePrepared]
 	backlog := max(c.Backlog, 3*len(c.Station.Snapshot().Readers)) // every reader busy
 	var docs [][]byte
+	first := c.next
 	for i := waiting; i < backlog; i++ {
 		doc, err := synthetic.Application(c.Seed, c.next, synthetic.Options{IDPrefix: "DEMO"})
 		c.next++
@@ -161,9 +273,16 @@ func (c *Central) topUp(ctx context.Context) {
 	if len(docs) == 0 {
 		return
 	}
+	// Saved before sending: after a crash the next people are new ones,
+	// never other people under ids already sent.
+	if err := c.save(); err != nil {
+		c.Log.Error("demo central: saving its state", "err", err)
+		c.next = first
+		return
+	}
 	res, err := c.Station.Intake(queue.WithActor(ctx, "central"), docs)
 	if err != nil {
-		c.Log.Error("demo central: intake", "err", err)
+		c.Log.Warn("demo central: intake refused; will send again", "err", err)
 		return
 	}
 	for _, r := range res {

@@ -124,7 +124,7 @@ func TestInternalAuthenticateChecksItsParameters(t *testing.T) {
 		{"challenge of 7 bytes", buildAPDU(0, 0x88, 0, 0, make([]byte, 7), 256, false), swWrongLength},
 		{"challenge of 9 bytes", buildAPDU(0, 0x88, 0, 0, make([]byte, 9), 256, false), swWrongLength},
 		{"P1 01", buildAPDU(0, 0x88, 1, 0, make([]byte, 8), 256, false), swIncorrectP1P2},
-		{"Le 10", buildAPDU(0, 0x88, 0, 0, make([]byte, 8), 0x10, false), swWrongLength},
+		{"Le 10", buildAPDU(0, 0x88, 0, 0, make([]byte, 8), 0x10, false), swWrongLe(128)},
 		{"Le 80 (exactly the signature)", buildAPDU(0, 0x88, 0, 0, make([]byte, 8), 0x80, false), swOK},
 		{"no Le", buildAPDU(0, 0x88, 0, 0, make([]byte, 8), 0, false), swOK},
 	} {

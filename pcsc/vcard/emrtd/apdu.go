@@ -2,33 +2,57 @@ package emrtd
 
 import "fmt"
 
-// Status words used by the chip (ISO/IEC 7816-4 §5.6, Tables 5-6 and the
-// interindustry values that follow them).
+// Status words used by the chip (ISO/IEC 7816-4:2020 §5.6, Tables 5-6: the
+// interindustry values and their meaning).
 const (
 	swOK                  uint16 = 0x9000
 	swEndOfFile           uint16 = 0x6282 // end of file reached before reading Ne bytes
 	swVerificationFailed  uint16 = 0x6300 // BAC: wrong MAC or cryptogram
 	swMemoryFailure       uint16 = 0x6581
-	swWrongLength         uint16 = 0x6700
-	swSMNotSupported      uint16 = 0x6882 // a protected APDU without a BAC session
+	swWrongLength         uint16 = 0x6700 // wrong length (Lc, or an APDU of no valid case)
+	swChannelUnsupported  uint16 = 0x6881 // logical channel not supported (only the basic channel is open)
+	swSMNotSupported      uint16 = 0x6882 // a protected APDU without a BAC session, or an SM format the chip lacks
 	swChainingUnsupported uint16 = 0x6884 // command chaining for an INS other than PUT DATA
 	swSecurityStatus      uint16 = 0x6982
-	swDataInvalid         uint16 = 0x6984
 	swConditionsOfUse     uint16 = 0x6985
 	swNoCurrentEF         uint16 = 0x6986
 	swSMObjectsMissing    uint16 = 0x6987
 	swSMObjectsIncorrect  uint16 = 0x6988
 	swWrongData           uint16 = 0x6A80
-	swFileNotFound        uint16 = 0x6A82
+	swFileNotFound        uint16 = 0x6A82 // file or application not found
 	swNotEnoughMemory     uint16 = 0x6A84
-	swIncorrectP1P2       uint16 = 0x6A86
+	swNcInconsistentTLV   uint16 = 0x6A85 // Nc inconsistent with the TLV structure of the data field
+	swIncorrectP1P2       uint16 = 0x6A86 // P1-P2 values this chip does not support
 	swRefDataNotFound     uint16 = 0x6A88
 	swFileExists          uint16 = 0x6A89
-	swWrongP1P2           uint16 = 0x6B00
+	swWrongP1P2           uint16 = 0x6B00 // READ/UPDATE BINARY: offset beyond the end of the EF
 	swINSNotSupported     uint16 = 0x6D00
 	swCLANotSupported     uint16 = 0x6E00
 	swNoPreciseDiagnosis  uint16 = 0x6F00
 )
+
+// swWrongLe is 6CXX (ISO/IEC 7816-4 §5.6, Table 6: wrong Le field; SW2
+// encodes the exact number of available data bytes), for a response of
+// fixed length n that Ne does not match; SW2 = 00 means 256.
+func swWrongLe(n int) uint16 { return 0x6C00 | uint16(n&0xFF) }
+
+// unsupportedCLA is the answer to a class byte an application does not
+// take (ISO/IEC 7816-4 §5.4.1 codes CLA; §5.6 Table 6 the answers): a
+// logical channel other than the basic one 6881 — the Java Card runtime
+// answers so for a channel that is not open, before any applet sees the
+// command —, a secure messaging indication 6882, command chaining 6884,
+// any other class (proprietary, or invalid) 6E00.
+func unsupportedCLA(cla byte) uint16 {
+	switch {
+	case cla&0xE0 == 0x00 && cla&0x03 != 0, cla&0xC0 == 0x40: // channels 1-3; further interindustry classes: channels 4-19
+		return swChannelUnsupported
+	case cla&0xE0 == 0x00 && cla&0x0C != 0:
+		return swSMNotSupported
+	case cla&0xE0 == 0x00 && cla&0x10 != 0:
+		return swChainingUnsupported
+	}
+	return swCLANotSupported
+}
 
 // command is a parsed command APDU (ISO/IEC 7816-4 §5.1).
 type command struct {

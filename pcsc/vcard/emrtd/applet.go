@@ -54,7 +54,7 @@ func (c *Chip) passport(cmd command, u *Usage) ([]byte, error) {
 	case 0x0C, 0x1C:
 		protected = true
 	default:
-		return status(swCLANotSupported), nil
+		return status(unsupportedCLA(cmd.cla)), nil
 	}
 	if !protected {
 		if c.sm != nil {
@@ -168,8 +168,9 @@ func (c *Chip) applet(cmd command, sm bool, room int, u *Usage) ([]byte, uint16,
 
 // getChallenge is GET CHALLENGE for BAC (ICAO 9303-11 §4.3): 8 random
 // bytes, RND.IC, kept for the EXTERNAL AUTHENTICATE that follows. It needs
-// the MRZ key seed (6982 without); it works before and after lock. Le must be
-// 08 (6700 otherwise).
+// the MRZ key seed (6982 without); it works before and after lock. A data
+// field or no Le answers 6700; an Le other than 08 answers 6C08 (the exact
+// length, ISO/IEC 7816-4 §5.6).
 func (c *Chip) getChallenge(cmd command, sm bool) ([]byte, uint16, error) {
 	if sm { // GET CHALLENGE under SM is Terminal Authentication (EAC): not supported
 		return nil, swSecurityStatus, nil
@@ -177,8 +178,11 @@ func (c *Chip) getChallenge(cmd command, sm bool) ([]byte, uint16, error) {
 	if cmd.p1p2() != 0 {
 		return nil, swIncorrectP1P2, nil
 	}
-	if len(cmd.data) != 0 || cmd.neOrDefault() != 8 {
+	if len(cmd.data) != 0 || !cmd.hasLe {
 		return nil, swWrongLength, nil
+	}
+	if cmd.ne != 8 {
+		return nil, swWrongLe(8), nil
 	}
 	if c.mrz == nil {
 		return nil, swSecurityStatus, nil
@@ -206,8 +210,11 @@ func (c *Chip) externalAuthenticate(cmd command, sm bool, u *Usage) ([]byte, uin
 	if cmd.p1p2() != 0 {
 		return nil, swIncorrectP1P2, nil
 	}
-	if len(cmd.data) != 40 || (cmd.hasLe && cmd.ne < 40) {
+	if len(cmd.data) != 40 {
 		return nil, swWrongLength, nil
+	}
+	if cmd.hasLe && cmd.ne < 40 { // nothing consumed: the host may send it again with Le 28
+		return nil, swWrongLe(40), nil
 	}
 	if c.challenge == nil || c.mrz == nil {
 		return nil, swSecurityStatus, nil
@@ -264,8 +271,14 @@ func (c *Chip) internalAuthenticate(cmd command, sm bool, room int, u *Usage) ([
 		return nil, swSecurityStatus, nil
 	}
 	size := len(c.aa.modulus)
-	if size > cmd.neOrDefault() || size > room {
+	if size > room {
 		return nil, swWrongLength, nil
+	}
+	if size > cmd.neOrDefault() {
+		if sm {
+			return nil, swWrongLength, nil
+		}
+		return nil, swWrongLe(size), nil
 	}
 	sig, err := c.aa.sign(cmd.data, c.rand)
 	if err != nil {
@@ -380,8 +393,10 @@ func (c *Chip) updateBinary(cmd command, u *Usage) ([]byte, uint16, error) {
 // createFile is the JMRTD applet's CREATE FILE: data 63 04 <size:2> <FID:2>
 // (ISO/IEC 7816-9 CREATE FILE with a reduced FCP template). The new EF is zero-filled
 // and not selected. Refused after lock (6985). Wrong data length 6700, not an
-// '63' template 6984 (as JMRTD), size 0 or over 32767 6A80, a FID outside
-// the applet's file system 6A80, an existing FID 6A89, no room 6A84.
+// '63' template 6A80 (JMRTD: 6984, which ISO/IEC 7816-4:2020 Table 6 gives
+// to "reference data not usable"), a template length other than 04 6A85 (Nc
+// inconsistent with the TLV structure), size 0 or over 32767 6A80, a FID
+// outside the applet's file system 6A80, an existing FID 6A89, no room 6A84.
 func (c *Chip) createFile(cmd command, u *Usage) ([]byte, uint16) {
 	if c.locked {
 		return nil, swConditionsOfUse
@@ -394,10 +409,10 @@ func (c *Chip) createFile(cmd command, u *Usage) ([]byte, uint16) {
 		return nil, swWrongLength
 	}
 	if d[0] != 0x63 {
-		return nil, swDataInvalid
+		return nil, swWrongData
 	}
 	if d[1] != 4 {
-		return nil, swWrongLength
+		return nil, swNcInconsistentTLV
 	}
 	size := int(d[2])<<8 | int(d[3])
 	fid := uint16(d[4])<<8 | uint16(d[5])

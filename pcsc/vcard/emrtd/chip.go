@@ -333,7 +333,7 @@ func (c *Chip) selectApplication(cmd command) []byte {
 		fci = appendTLV(fci, 0xA5, appendTLV(nil, 0x9F65, maxLen))
 		fci = appendTLV(nil, 0x6F, fci)
 		if len(fci) > cmd.ne {
-			return status(swWrongLength)
+			return status(swWrongLe(len(fci)))
 		}
 		return respond(fci, swOK)
 	}
@@ -341,10 +341,10 @@ func (c *Chip) selectApplication(cmd command) []byte {
 }
 
 // cardManager is the GlobalPlatform Issuer Security Domain, reduced to what
-// the station uses: GET DATA CPLC.
+// the station uses: GET DATA CPLC; and, as on a Java Card, no file system.
 func (c *Chip) cardManager(cmd command) []byte {
 	if cmd.cla != 0x00 && cmd.cla != 0x80 {
-		return status(swCLANotSupported)
+		return status(unsupportedCLA(cmd.cla))
 	}
 	switch cmd.ins {
 	case 0xCA: // GET DATA (GP Card Specification §11.3)
@@ -356,13 +356,33 @@ func (c *Chip) cardManager(cmd command) []byte {
 		}
 		resp := appendTLV(nil, 0x9F7F, c.cplc[:])
 		if cmd.neOrDefault() < len(resp) {
-			return status(swWrongLength)
+			return status(swWrongLe(len(resp)))
 		}
 		return respond(resp, swOK)
 	case 0xA4:
-		return status(swIncorrectP1P2) // only SELECT by AID
+		return c.selectFileNoFS(cmd)
 	}
 	return status(swINSNotSupported)
+}
+
+// selectFileNoFS is SELECT FILE other than by DF name (ISO/IEC 7816-4
+// §11.2.2) while no application with files is selected: the card has no
+// MF and no EFs outside the applet, so selecting the MF (P1 00 without data,
+// or 3F00), an EF by identifier (P1 00 or 02, such as EF.CardAccess 011C,
+// which readers try first, before selecting the eMRTD application) answers
+// 6A82 "file or application not found" — what readers expect from a chip
+// without the file. Other selection methods (P1 01 DF, 03 parent, 08/09
+// path) and P2 other than 00/0C answer 6A86, as in the applet; a data field
+// of the wrong length 6700. (Real CCCD chips answer SELECT MF with 6D00:
+// chip-data.md §1. This chip is a Java Card with the JMRTD applet.)
+func (c *Chip) selectFileNoFS(cmd command) []byte {
+	if (cmd.p1 != 0x00 && cmd.p1 != 0x02) || (cmd.p2 != 0x00 && cmd.p2 != 0x0C) {
+		return status(swIncorrectP1P2)
+	}
+	if len(cmd.data) != 2 && !(cmd.p1 == 0x00 && len(cmd.data) == 0) {
+		return status(swWrongLength)
+	}
+	return status(swFileNotFound)
 }
 
 func (c *Chip) tracef(format string, args ...any) {

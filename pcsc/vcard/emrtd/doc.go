@@ -12,11 +12,19 @@
 //
 // After power-on and reset the card manager is selected. SELECT by AID
 // (00 A4 04 00|0C Lc AID [Le]) selects the card manager (A000000151000000 or
-// A000000003000000; P2=00 returns an FCI) or the passport applet (no FCI);
-// any other AID answers 6A82. Selecting an application clears the file
-// selection and ends secure messaging. The card manager answers GET DATA
-// 80|00 CA 9F 7F with 9F 7F 2A <CPLC> (other tags 6A88, other INS 6D00, CLA
-// other than 00/80 6E00).
+// A000000003000000; P2=00 returns an FCI, 6CXX when Le is too short) or the
+// passport applet (no FCI); any other AID answers 6A82. Selecting an
+// application clears the file selection and ends secure messaging. The card
+// manager answers GET DATA 80|00 CA 9F 7F with 9F 7F 2A <CPLC> (Le short of
+// 45 bytes 6C2D, other tags 6A88, other INS 6D00). The card has no MF and
+// no file outside the applet: while the card manager is selected, SELECT by
+// file identifier (P1 00/02; EF.CardAccess 011C, which readers try first;
+// the MF 3F00 or P1 00 without data) answers 6A82, other P1/P2 6A86.
+//
+// Class bytes an application does not take (ISO/IEC 7816-4 §5.4.1): a
+// logical channel other than the basic one 6881 (as the Java Card runtime
+// answers), a secure messaging indication it does not support 6882,
+// command chaining where not supported 6884, other classes 6E00.
 //
 // # The passport applet
 //
@@ -29,9 +37,11 @@
 // Authentication, which this chip does not offer).
 //
 // Status words where the brief left room, or where this chip departs from the
-// JMRTD applet's code:
+// JMRTD applet's code (every one of them the meaning ISO/IEC 7816-4:2020
+// §5.6 Table 6 gives; TestStatusWordsBeforeAuthentication lists those before
+// BAC):
 //
-//	CREATE FILE   Lc≠6 or byte 2≠04: 6700; byte 1≠63: 6984 (as JMRTD);
+//	CREATE FILE   Lc≠6: 6700; byte 2≠04: 6A85; byte 1≠63: 6A80 (JMRTD: 6984);
 //	              size 0 or >32767: 6A80; FID outside the applet's file system
 //	              (0101-010F, 011C, 011D, 011E): 6A80; FID exists: 6A89;
 //	              no room: 6A84; P1P2≠0000: 6A86
@@ -48,13 +58,16 @@
 //	              MaxAAKeyBits (a 2048-bit key on short80, even chained): 6A80
 //	LOCK          refused with 6985 without the MRZ key seed, or with only
 //	              one half of the AA key (JMRTD locks unconditionally)
-//	GET CHALLENGE no MRZ key seed: 6982; Le≠08: 6700; under SM: 6982
-//	EXT. AUTH.    no challenge pending: 6982; Lc≠40: 6700; wrong MAC or
-//	              RND.IC: 6300 (JMRTD: 6982); the challenge is single-use
+//	GET CHALLENGE no MRZ key seed: 6982; Le≠08: 6C08; no Le or a data
+//	              field: 6700; under SM: 6982
+//	EXT. AUTH.    no challenge pending: 6982; Lc≠40: 6700; Le<28: 6C28
+//	              (nothing consumed); wrong MAC or RND.IC: 6300 (JMRTD:
+//	              6982); the challenge is single-use
 //	INT. AUTH.    no complete AA key: 6982; after lock in plain: 6982; before
 //	              lock it also works in plain (JMRTD always wants BAC);
-//	              Lc≠8: 6700; signature larger than Ne or than the response
-//	              room (2048-bit key under SM with a short Le): 6700
+//	              Lc≠8: 6700; signature larger than Ne: 6CXX in plain, 6700
+//	              under SM; larger than the response room (2048-bit key
+//	              under SM with a short Le): 6700
 //	SM            protected APDU without a session: 6882; MAC wrong or object
 //	              malformed: 6988; no '8E': 6987; plain APDU while the
 //	              session is up: 6987. The three errors end the session (answered
@@ -62,7 +75,8 @@
 //	chaining      CLA b5 on an INS other than PUT DATA: 6884; more than 4096
 //	              bytes accumulated: 6700
 //	APDU          malformed length, extended APDU on a short-only model, or
-//	              Nc > MaxCommandData: 6700; CLA ∉ {00,10,0C,1C}: 6E00;
+//	              Nc > MaxCommandData: 6700; CLA ∉ {00,10,0C,1C}: 6881
+//	              (logical channel), 6882 (other SM), 6E00 (other class);
 //	              unknown INS: 6D00
 //
 // Error status words under secure messaging (other than the SM errors) come

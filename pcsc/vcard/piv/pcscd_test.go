@@ -24,6 +24,7 @@ import (
 	"github.com/cccd-station/station/pcsc/pcscdtest"
 	"github.com/cccd-station/station/pcsc/vcard"
 	"github.com/cccd-station/station/pcsc/vcard/piv"
+	"github.com/cccd-station/station/pcsc/vcard/vcardtest"
 )
 
 // These tests drive the virtual token with piv-go through a real, isolated
@@ -268,7 +269,7 @@ func TestPIVGoWrongPINReportsRetriesThenBlocks(t *testing.T) {
 // through pcscd and the vpcd bridge.
 func BenchmarkPIVSignThroughPCSCD(b *testing.B) {
 	tok := piv.New(piv.WithSerial(31000099))
-	defer plug(b, 0, tok).Remove()
+	vcardtest.Plug(b, 0, tok) // once reader 0 is free: a test may have used it a moment ago
 	yk := openToken(b, 31000099)
 	pub, err := yk.GenerateKey(pivgo.DefaultManagementKey, pivgo.SlotSignature,
 		pivgo.Key{Algorithm: pivgo.AlgorithmEC256, PINPolicy: pivgo.PINPolicyOnce, TouchPolicy: pivgo.TouchPolicyNever})

@@ -71,6 +71,8 @@ const (
 const (
 	sw9000          = 0x9000
 	swWrongLength   = 0x6700
+	swChannel       = 0x6881
+	swSMNotSupport  = 0x6882
 	swLastInChain   = 0x6883
 	swSecurity      = 0x6982
 	swBlocked       = 0x6983
@@ -338,7 +340,7 @@ func (t *Token) process(cmd []byte) ([]byte, uint16) {
 	}
 	cla, ins, p1, p2 := cmd[0], cmd[1], cmd[2], cmd[3]
 	if cla&^0x10 != 0 {
-		return nil, swCLANotSupport
+		return nil, unsupportedCLA(cla)
 	}
 	if ins == insGetResponse && cla == 0 {
 		return t.getResponse(le)
@@ -417,10 +419,33 @@ func (t *Token) getResponse(le int) ([]byte, uint16) {
 	return out, 0x6100 | uint16(remainingSW2(len(t.remaining)))
 }
 
+// unsupportedCLA answers a class byte other than 00 and 10 (ISO/IEC 7816-4
+// §5.4.1 codes CLA; §5.6 Table 6 the answers): a logical channel other
+// than the basic one 6881, secure messaging 6882, any other class 6E00.
+func unsupportedCLA(cla byte) uint16 {
+	switch {
+	case cla&0xE0 == 0x00 && cla&0x03 != 0, cla&0xC0 == 0x40:
+		return swChannel
+	case cla&0xE0 == 0x00 && cla&0x0C != 0:
+		return swSMNotSupport
+	}
+	return swCLANotSupport
+}
+
 // selectApp: SP 800-73-4 Part 2 §3.1.1. The response is the application
-// property template 61 { 4F PIX, 79 { 4F RID+PIX } }.
+// property template 61 { 4F PIX, 79 { 4F RID+PIX } }. The token has no
+// file system: SELECT of a file by identifier (P1 00 or 02; the MF: P1 00
+// without data) answers 6A82, file not found (ISO/IEC 7816-4 §5.6, Table
+// 6), or 6700 with an identifier not of 2 bytes; other selection methods
+// 6A86.
 func (t *Token) selectApp(p1 byte, id []byte) ([]byte, uint16) {
-	if p1 != 0x04 {
+	switch {
+	case p1 == 0x00 || p1 == 0x02:
+		if len(id) == 2 || p1 == 0x00 && len(id) == 0 {
+			return nil, swNotFound
+		}
+		return nil, swWrongLength
+	case p1 != 0x04:
 		return nil, swWrongP1P2
 	}
 	if len(id) < 5 || !bytes.HasPrefix(aid, id) {

@@ -190,6 +190,42 @@ func TestCommandsBeforeSelectAreRejected(t *testing.T) {
 	mustSW(t, "SELECT other AID", send(t, tok, apdu(0, 0xa4, 0x04, 0, []byte{0xa0, 0, 0, 2, 0x47, 0x10, 1})), 0x6a82)
 }
 
+// Status words before the PIV application is selected or anything is
+// authenticated, as ISO/IEC 7816-4:2020 §5.6 (Table 6) gives them: a file
+// that does not exist is 6A82, 6A86 only for P1-P2 the token does not take.
+func TestStatusWordsBeforeAuthentication(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		selected bool
+		cmd      []byte
+		want     uint16
+	}{
+		{"SELECT EF.CardAccess by FID", false, apdu(0, 0xa4, 0x02, 0x0c, []byte{0x01, 0x1c}), 0x6a82},   // file not found
+		{"SELECT MF by FID", false, apdu(0, 0xa4, 0x00, 0x0c, []byte{0x3f, 0x00}), 0x6a82},              // file not found
+		{"SELECT MF without data", false, []byte{0, 0xa4, 0x00, 0x0c}, 0x6a82},                          // file not found
+		{"SELECT by path (P1 08)", false, apdu(0, 0xa4, 0x08, 0x0c, []byte{0x3f, 0x00}), 0x6a86},        // incorrect P1-P2
+		{"SELECT FID of 3 bytes", false, apdu(0, 0xa4, 0x02, 0x0c, []byte{0x01, 0x1c, 0x00}), 0x6700},   // wrong length
+		{"SELECT unknown AID", false, apdu(0, 0xa4, 0x04, 0, []byte{0xa0, 0, 0, 2, 0x47}), 0x6a82},      // application not found
+		{"GET DATA unselected", false, apdu(0, 0xcb, 0x3f, 0xff, []byte{0x5c, 0x01, 0x7e}), 0x6d00},     // INS not supported
+		{"CLA 01 (logical channel 1)", true, []byte{0x01, 0xfd, 0x00, 0x00}, 0x6881},                    // logical channel not supported
+		{"CLA 0C (secure messaging)", true, []byte{0x0c, 0xfd, 0x00, 0x00}, 0x6882},                     // SM not supported
+		{"CLA 80 (proprietary)", true, []byte{0x80, 0xfd, 0x00, 0x00}, 0x6e00},                          // class not supported
+		{"VERIFY, P2 not a PIN", true, apdu(0, 0x20, 0x00, 0x81, nil), 0x6a88},                          // referenced data not found
+		{"VERIFY, P1 01", true, apdu(0, 0x20, 0x01, 0x80, nil), 0x6a86},                                 // incorrect P1-P2
+		{"GET DATA, P1-P2 not 3FFF", true, apdu(0, 0xcb, 0x3f, 0x00, []byte{0x5c, 0x01, 0x7e}), 0x6a86}, // incorrect P1-P2
+		{"GET DATA of an absent object", true, apdu(0, 0xcb, 0x3f, 0xff, []byte{0x5c, 0x03, 0x5f, 0xc1, 0x0a}), 0x6a82},
+		{"GET RESPONSE with nothing pending", true, []byte{0, 0xc0, 0, 0, 0}, 0x6985}, // conditions of use not satisfied
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := piv.New()
+			if tc.selected {
+				tok = selected(t)
+			}
+			mustSW(t, tc.name, send(t, tok, tc.cmd), tc.want)
+		})
+	}
+}
+
 func TestSelectAcceptsTruncatedAndFullAID(t *testing.T) {
 	for _, aid := range [][]byte{{0xa0, 0, 0, 3, 8}, {0xa0, 0, 0, 3, 8, 0, 0, 0x10, 0, 1, 0}} {
 		tok := piv.New()
