@@ -85,7 +85,7 @@ func startStation(t *testing.T, ctx context.Context, readers int, metrics *Metri
 	log := slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelError}))
 	runCtx, stop := context.WithCancel(ctx)
 	rack := demo.NewRack(runCtx, demo.RackOptions{Readers: readers, Log: log})
-	st, err := station.New(station.Options{Store: store, Readers: rack, Signer: sgn, CSCAs: p.CSCAs, AAKeyBits: 1024,
+	st, err := station.New(station.Options{Store: store, Readers: rack, Signer: sgn, CSCAs: p.CSCAs,
 		Observer: metrics, Log: log, SignerCheckEvery: time.Second})
 	if err != nil {
 		t.Fatal(err)

@@ -182,7 +182,7 @@ func newEnv(t testing.TB, eo envOptions) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sgn.Close() })
-	st, err := station.New(station.Options{Store: store, Readers: vcard.NewRack(), Signer: sgn, CSCAs: p.CSCAs, AAKeyBits: 1024,
+	st, err := station.New(station.Options{Store: store, Readers: vcard.NewRack(), Signer: sgn, CSCAs: p.CSCAs,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -57,6 +57,16 @@ var (
 	ErrClosed = errors.New("connection closed")
 )
 
+// Gone reports whether err means the card is out of reach: it left the
+// reader, the reader or the PC/SC service went away, there is no card, or
+// someone else reset it (its session is lost). It is the one predicate every
+// layer decides "card or reader gone" on; a card that is there but does not
+// answer (ErrCardMute) is not gone.
+func Gone(err error) bool {
+	return errors.Is(err, ErrCardRemoved) || errors.Is(err, ErrReaderGone) || errors.Is(err, ErrNoService) ||
+		errors.Is(err, ErrNoCard) || errors.Is(err, ErrCardReset)
+}
+
 // OpError is an error of one operation on one reader. Err wraps a sentinel of
 // this package (and, when it came from pcscd, the scard.Error code).
 type OpError struct {

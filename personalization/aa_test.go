@@ -21,7 +21,8 @@ func aaSignature(t *testing.T, challenge []byte) (*rsa.PublicKey, []byte) {
 	im, eng := prepared(t, "le-dinh-duc.json", 1024)
 	chip := emrtd.New(emrtd.ModelShort80)
 	card := rackCard(t, chip)
-	if _, err := eng.Personalize(context.Background(), card, im); err != nil {
+	res, err := eng.Personalize(context.Background(), card, im)
+	if err != nil {
 		t.Fatal(err)
 	}
 	card.Reset()
@@ -32,12 +33,11 @@ func aaSignature(t *testing.T, challenge []byte) (*rsa.PublicKey, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rd := &smReader{t: card, s: s, chunk: sm.MaxPlainResponse(256)}
-	sig, err := rd.exec(sm.Command{INS: 0x88, Data: challenge, Ne: 128})
+	sig, err := pcsc.Exec(sm.NewBACChannel(card, s), pcsc.Command{INS: 0x88, Data: challenge, Ne: 128})
 	if err != nil {
 		t.Fatal(err)
 	}
-	dg15, _ := im.File(lds.FIDDG15)
+	dg15, _ := res.Image.File(lds.FIDDG15)
 	pub, _ := lds.DecodeDG15(dg15)
 	return pub.(*rsa.PublicKey), sig
 }

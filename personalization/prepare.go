@@ -19,25 +19,14 @@ import (
 	"github.com/cccd-station/station/personalization/lds"
 )
 
-// PrepareOptions configure Prepare.
-type PrepareOptions struct {
-	// Signer is the Document Signer key and DSCert its certificate.
-	Signer crypto.Signer
-	DSCert *x509.Certificate
+// ContentOptions configure PrepareContent.
+type ContentOptions struct {
 	// FaceBudget is the largest face JPEG on the chip, in bytes (default
 	// 20,000).
 	FaceBudget int
-	// AAKeyBits is the Active Authentication RSA key size: 2048 by default,
-	// 1024 for chip models that can take no more.
-	AAKeyBits int
-	// WriteDG3 puts the fingerprints on the chip. Only with Terminal
-	// Authentication (EAC) protecting DG3 — not with the JMRTD profile.
-	WriteDG3 bool
 	// MRZ: the CCCD conventions of the MRZ (zero value: what real cards
 	// carry).
-	MRZ  lds.MRZConventions
-	Now  func() time.Time // signing time; default time.Now
-	Rand io.Reader        // default crypto/rand
+	MRZ lds.MRZConventions
 }
 
 // RejectError says that the application itself cannot become a chip (its
@@ -53,30 +42,14 @@ type RejectError struct {
 func (e *RejectError) Error() string { return e.Field + ": " + e.Rule }
 func (e *RejectError) Unwrap() error { return e.Err }
 
-// Prepare produces every file of the chip, signed, with no card involved
-// (chip-data.md §1, §6): EF.COM, DG1, DG2, DG13, DG15 and EF.SOD in write
-// order, DG3 prepared aside, and a fresh Active Authentication key kept only
-// for injection.
-func Prepare(a *application.Application, o PrepareOptions) (*lds.Image, error) {
-	if o.Signer == nil || o.DSCert == nil {
-		return nil, errors.New("prepare: a Document Signer key and certificate are required")
-	}
+// PrepareContent makes what the application puts on any chip, with no card
+// and no key involved (chip-data.md §1, §2, §5): DG1, DG2 and DG13 in write
+// order, DG3 aside, the MRZ and the CAN. The station does it ahead of the
+// readers; the security objects follow on the card's path (Finish).
+func PrepareContent(a *application.Application, o ContentOptions) (*lds.Content, error) {
 	if o.FaceBudget == 0 {
 		o.FaceBudget = biometrics.DefaultFaceMaxBytes
 	}
-	if o.AAKeyBits == 0 {
-		o.AAKeyBits = 2048
-	}
-	if o.AAKeyBits != 1024 && o.AAKeyBits != 2048 {
-		return nil, fmt.Errorf("prepare: AA key size %d: 1024 or 2048", o.AAKeyBits)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Rand == nil {
-		o.Rand = rand.Reader
-	}
-
 	// DG1: the MRZ (chip-data.md §2).
 	mrz, err := lds.NewMRZ(a, o.MRZ)
 	if err != nil {
@@ -120,7 +93,6 @@ func Prepare(a *application.Application, o PrepareOptions) (*lds.Image, error) {
 	if err != nil {
 		return nil, &RejectError{Field: "fingerprints", Rule: err.Error(), Err: err}
 	}
-	dg3 := lds.WrapDG(lds.TagDG3, dg3content)
 
 	// DG13: Vietnam-specific data (chip-data.md §5).
 	d13, err := lds.NewDG13(a)
@@ -131,55 +103,63 @@ func Prepare(a *application.Application, o PrepareOptions) (*lds.Image, error) {
 	if err != nil {
 		return nil, &RejectError{Field: "(document)", Rule: err.Error(), Err: err}
 	}
+	return &lds.Content{
+		Files: []lds.File{
+			{FID: lds.FIDDG1, Name: "DG1", Data: dg1},
+			{FID: lds.FIDDG2, Name: "DG2", Data: dg2},
+			{FID: lds.FIDDG13, Name: "DG13", Data: dg13},
+		},
+		DG3: lds.WrapDG(lds.TagDG3, dg3content),
+		MRZ: mrz,
+		CAN: a.CAN(),
+	}, nil
+}
 
-	// DG15: a fresh Active Authentication key (ICAO 9303-11 §6.1).
+// PrepareOptions configure Prepare.
+type PrepareOptions struct {
+	ContentOptions
+	// Signer is the Document Signer key and DSCert its certificate.
+	Signer crypto.Signer
+	DSCert *x509.Certificate
+	// AAKeyBits is the Active Authentication RSA key size: 2048 by default,
+	// 1024 for chip models that can take no more.
+	AAKeyBits int
+	// WriteDG3 puts the fingerprints on the chip. Only with Terminal
+	// Authentication (EAC) protecting DG3 — not with the JMRTD profile.
+	WriteDG3 bool
+	Now      func() time.Time // signing time; default time.Now
+	Rand     io.Reader        // default crypto/rand
+}
+
+// Prepare makes a whole chip image of the JMRTD kind with no card involved
+// (`stationctl encode`, tests): the content, a fresh RSA Active
+// Authentication key made by the station, and the security objects signed
+// (Finish). A chip that makes its own keys can only be finished on the
+// card's path.
+func Prepare(a *application.Application, o PrepareOptions) (*lds.Image, error) {
+	if o.Signer == nil || o.DSCert == nil {
+		return nil, errors.New("prepare: a Document Signer key and certificate are required")
+	}
+	if o.AAKeyBits == 0 {
+		o.AAKeyBits = 2048
+	}
+	if o.AAKeyBits != 1024 && o.AAKeyBits != 2048 {
+		return nil, fmt.Errorf("prepare: AA key size %d: 1024 or 2048", o.AAKeyBits)
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	c, err := PrepareContent(a, o.ContentOptions)
+	if err != nil {
+		return nil, err
+	}
 	aaKey, err := rsa.GenerateKey(o.Rand, o.AAKeyBits)
 	if err != nil {
 		return nil, fmt.Errorf("prepare: AA key: %w", err)
 	}
-	dg15, err := lds.EncodeDG15(&aaKey.PublicKey)
+	im, err := Finish(c, FinishOptions{AAKey: aaKey, Signer: o.Signer, DSCert: o.DSCert, WriteDG3: o.WriteDG3, Now: o.Now, Rand: o.Rand})
 	if err != nil {
 		return nil, err
-	}
-
-	groups := []struct {
-		tag  lds.Tag
-		fid  lds.FID
-		name string
-		n    int
-		data []byte
-	}{
-		{lds.TagDG1, lds.FIDDG1, "DG1", 1, dg1},
-		{lds.TagDG2, lds.FIDDG2, "DG2", 2, dg2},
-		{lds.TagDG3, lds.FIDDG3, "DG3", 3, dg3},
-		{lds.TagDG13, lds.FIDDG13, "DG13", 13, dg13},
-		{lds.TagDG15, lds.FIDDG15, "DG15", 15, dg15},
-	}
-	var tags []lds.Tag
-	hashes := map[int][]byte{}
-	var files []lds.File
-	for _, g := range groups {
-		if g.n == 3 && !o.WriteDG3 {
-			continue
-		}
-		tags = append(tags, g.tag)
-		hashes[g.n] = lds.HashDG(g.data)
-		files = append(files, lds.File{FID: g.fid, Name: g.name, Data: g.data})
-	}
-	com := lds.EncodeCOM(tags)
-	sod, err := lds.EncodeSOD(hashes, o.Signer, o.DSCert, lds.SignOptions{SigningTime: o.Now(), Rand: o.Rand})
-	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
-	}
-	im := &lds.Image{
-		Files: append(append([]lds.File{{FID: lds.FIDCOM, Name: "EF.COM", Data: com}}, files...),
-			lds.File{FID: lds.FIDSOD, Name: "EF.SOD", Data: sod}),
-		AAKey: aaKey,
-		MRZ:   mrz,
-		CAN:   a.CAN(),
-	}
-	if !o.WriteDG3 {
-		im.DG3 = dg3
 	}
 	return im, nil
 }

@@ -1,74 +1,14 @@
 package personalization
 
 import (
-	"bytes"
-	"encoding/hex"
+	"crypto"
+	"crypto/ecdsa"
 	"errors"
-	"fmt"
-	"strings"
+	"io"
 
 	"github.com/cccd-station/station/pcsc"
 	"github.com/cccd-station/station/personalization/lds"
 )
-
-// Product is one chip product a profile can personalize, recognized by its
-// ATR: what its APDUs and keys may be.
-type Product struct {
-	Name string `yaml:"name" json:"name"`
-	// ATR, as hex; ATRMask (optional, same length) selects the bits compared.
-	ATR     string `yaml:"atr" json:"atr"`
-	ATRMask string `yaml:"atr_mask,omitempty" json:"atr_mask,omitempty"`
-	// ExtendedLength: the chip takes extended Lc/Le (ISO/IEC 7816-4 §5.1).
-	ExtendedLength bool `yaml:"extended_length" json:"extended_length"`
-	// MaxCommandData and MaxResponseData are the largest data fields of one
-	// command and one response (255/256 for short APDUs).
-	MaxCommandData  int `yaml:"max_command_data" json:"max_command_data"`
-	MaxResponseData int `yaml:"max_response_data" json:"max_response_data"`
-	// MaxAAKeyBits is the largest RSA Active Authentication key it holds.
-	MaxAAKeyBits int `yaml:"max_aa_key_bits" json:"max_aa_key_bits"`
-}
-
-// Matches reports whether atr is this product's.
-func (p Product) Matches(atr []byte) bool {
-	want, err := hex.DecodeString(strings.ReplaceAll(p.ATR, " ", ""))
-	if err != nil || len(want) != len(atr) {
-		return false
-	}
-	mask := bytes.Repeat([]byte{0xFF}, len(want))
-	if p.ATRMask != "" {
-		m, err := hex.DecodeString(strings.ReplaceAll(p.ATRMask, " ", ""))
-		if err != nil || len(m) != len(want) {
-			return false
-		}
-		mask = m
-	}
-	for i := range want {
-		if atr[i]&mask[i] != want[i]&mask[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// Check refuses an inconsistent product definition.
-func (p Product) Check() error {
-	if p.Name == "" {
-		return errors.New("product: name is required")
-	}
-	if _, err := hex.DecodeString(strings.ReplaceAll(p.ATR, " ", "")); err != nil || p.ATR == "" {
-		return fmt.Errorf("product %s: atr must be hex", p.Name)
-	}
-	if p.MaxCommandData < 1 || (!p.ExtendedLength && p.MaxCommandData > pcsc.MaxShortNc) || p.MaxCommandData > pcsc.MaxExtendedNc {
-		return fmt.Errorf("product %s: max_command_data %d out of range", p.Name, p.MaxCommandData)
-	}
-	if p.MaxResponseData < 16 || (!p.ExtendedLength && p.MaxResponseData > pcsc.MaxShortNe) || p.MaxResponseData > pcsc.MaxExtendedNe {
-		return fmt.Errorf("product %s: max_response_data %d out of range", p.Name, p.MaxResponseData)
-	}
-	if p.MaxAAKeyBits != 1024 && p.MaxAAKeyBits != 2048 {
-		return fmt.Errorf("product %s: max_aa_key_bits must be 1024 or 2048", p.Name)
-	}
-	return nil
-}
 
 // CardState is what a card holds, as far as personalization is concerned.
 type CardState int
@@ -92,25 +32,41 @@ func (s CardState) String() string {
 	return "unknown"
 }
 
-// Profile is the command script of one chip product family: how to find
-// out what a card holds, write and read back the chip image, and seal it.
-// The engine calls it step by step; a second profile (PACE/EAC chips,
-// secure channel personalization) slots in behind the same interface.
-// Verification is not the profile's: after sealing, every chip is read as
-// an ICAO 9303 eMRTD by Verify.
+// Profile is the command script of one chip product family: how to find out
+// what a card holds, open its personalization, write a file, make its keys,
+// and seal it. The engine runs every profile through the same steps
+// (engine.go); a profile is a plain instance of that mechanism.
+// Verification is not the profile's: after sealing, every chip is read as an
+// ICAO 9303 eMRTD by the Verifier, as the product's capabilities say.
 type Profile interface {
 	Name() string
-	// Identify finds the chip product by ATR.
-	Identify(atr []byte) (Product, error)
-	// Inspect selects the application and reports the card's state.
+	// Inspect selects the application and reports the card's state,
+	// without changing it.
 	Inspect(t pcsc.Transport) (CardState, error)
-	// Write creates every file of the image at its exact size, writes it
-	// and reads it back, comparing byte for byte. Reversible in the sense
-	// that nothing is locked: a failure leaves a written, unlocked card.
-	Write(t pcsc.Transport, p Product, im *lds.Image) error
-	// Seal stores the access key seed and the Active Authentication key,
+	// Open starts the personalization of a blank card and returns the
+	// transport the other steps use (the cccd profile's SCP03 channel).
+	// Nothing is written.
+	Open(t pcsc.Transport, p Product, serial string, rnd io.Reader) (pcsc.Transport, error)
+	// WriteFile creates one file at its exact size, writes it in the
+	// largest chunks the product takes and reads it back, comparing byte
+	// for byte (ErrReadBack).
+	WriteFile(t pcsc.Transport, p Product, f lds.File) error
+	// ChipMakesKeys: the chip makes its keys (GenerateKeys); otherwise the
+	// station makes the Active Authentication key and Seal injects it.
+	ChipMakesKeys() bool
+	// GenerateKeys has the chip make its key pairs and returns their
+	// public halves (profiles whose chips make their keys).
+	GenerateKeys(t pcsc.Transport, p Product) (ChipKeys, error)
+	// Seal stores the access secrets (MRZ, CAN) and a station-made key,
 	// then locks the chip. Irreversible.
 	Seal(t pcsc.Transport, p Product, im *lds.Image) error
+}
+
+// ChipKeys are the public keys of a chip, made by the chip (or, for the
+// Active Authentication key of the JMRTD profile, by the station).
+type ChipKeys struct {
+	AA crypto.PublicKey // *rsa.PublicKey or *ecdsa.PublicKey
+	CA *ecdsa.PublicKey // the Chip Authentication key; nil without
 }
 
 // Errors of the pre-checks: the card is refused and nothing is written.
@@ -120,6 +76,11 @@ var (
 	ErrLocked      = errors.New("card is already locked")
 	ErrNoApplet    = errors.New("the eMRTD application is not on the card")
 	ErrWrongStock  = errors.New("chip product cannot take this chip image")
+	// ErrKeyGeneration: the chip did not make a key pair it was asked for.
+	ErrKeyGeneration = errors.New("the chip's key generation failed")
+	// ErrMalformedKey: a public key the chip returned is malformed or not
+	// on its curve.
+	ErrMalformedKey = errors.New("the chip returned a malformed public key")
 	// ErrReadBack: a file read back before locking differs from what was
 	// written; nothing irreversible has happened.
 	ErrReadBack = errors.New("read-back differs from what was written")

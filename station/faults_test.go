@@ -206,7 +206,12 @@ func TestDSCertificateEndingSoonWarnsAndOutlivingDocumentsAreCounted(t *testing.
 	if !snap.Signer.OK || c == nil || c.Problem != "" || !c.ExpiresSoon || c.UsageEnds == nil || !c.Ends.Equal(*c.UsageEnds) {
 		t.Fatalf("signer %+v certificate %+v", snap.Signer, c)
 	}
-	if c.Outliving != 1 {
+	// Documents are signed on the card's path: counted once issued.
+	r.st.Resume(r.readers[0])
+	if s := r.waitFinal(ids, 60*time.Second)[ids[0]]; s.State != queue.StateIssued {
+		t.Fatalf("not issued: %+v", s)
+	}
+	if c := r.st.Snapshot().Signer.Certificate; c.Outliving != 1 {
 		t.Errorf("documents outliving the certificate: %d, want 1", c.Outliving)
 	}
 }

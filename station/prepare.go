@@ -140,33 +140,20 @@ func (s *Station) prepareOne(ctx context.Context, j queue.PrepJob) {
 		s.log.Error("preparation: parsing a stored application", "application_id", j.ApplicationID, "err", err)
 		return
 	}
-	im, err := personalization.Prepare(app, personalization.PrepareOptions{
-		Signer: s.opt.Signer, DSCert: s.opt.Signer.Certificate(),
-		FaceBudget: s.opt.FaceBudget, AAKeyBits: s.opt.AAKeyBits, MRZ: s.opt.MRZ, Now: s.opt.Now,
-	})
+	content, err := personalization.PrepareContent(app, personalization.ContentOptions{FaceBudget: s.opt.FaceBudget, MRZ: s.opt.MRZ})
 	if err != nil {
 		var re *personalization.RejectError
 		if errors.As(err, &re) {
 			s.reject(ctx, j.ApplicationID, []queue.Problem{{Field: re.Field, Rule: re.Rule}})
 			return
 		}
-		// The signer (or another part of the station) failed: not the
-		// application's fault. Check the signer now; issuance pauses while
-		// it is down.
+		// Another part of the station failed: not the application's fault.
 		s.log.Error("preparation failed; will retry", "application_id", j.ApplicationID, "err", err)
-		s.checkSigner(ctx)
 		return
 	}
-	var expiry *time.Time
-	if app.ExpiryDate != nil {
-		t := app.ExpiryDate.Latest()
-		expiry = &t
-	}
-	s.countSigned(expiry)
-	b, err := im.Encode()
-	im.WipeAAKey()
+	b, err := content.Encode()
 	if err != nil {
-		s.log.Error("preparation: serializing the image", "application_id", j.ApplicationID, "err", err)
+		s.log.Error("preparation: serializing the chip content", "application_id", j.ApplicationID, "err", err)
 		return
 	}
 	// The work is done: store it even if the station is stopping.

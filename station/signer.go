@@ -160,9 +160,25 @@ func (s *Station) mayClaimSigner() bool {
 	return true
 }
 
-// countSigned notes a prepared document's expiry against the DS
-// certificate that signed it, and logs (at most once an hour) when
-// documents outlive the certificate.
+// documentExpiry is the expiry a chip's MRZ carries, nil for a card
+// without expiry (the MRZ's 991231 or fillers: chip-data.md §2).
+func documentExpiry(m lds.MRZ) *time.Time {
+	if m.DateOfExpiry == lds.MRZNoExpiryDate {
+		return nil
+	}
+	t, err := time.Parse("060102", m.DateOfExpiry)
+	if err != nil {
+		return nil
+	}
+	if t.Year() < 2000 { // a CCCD issued now expires in this century
+		t = t.AddDate(100, 0, 0)
+	}
+	return &t
+}
+
+// countSigned notes a signed document's expiry against the DS certificate
+// that signed it, and logs (at most once an hour) when documents outlive
+// the certificate.
 func (s *Station) countSigned(expiry *time.Time) {
 	cert := s.opt.Signer.Certificate()
 	if cert == nil || !pki.Outlives(cert, expiry) {
@@ -188,20 +204,4 @@ func (s *Station) countSigned(expiry *time.Time) {
 		s.log.Warn("documents signed now expire after the Document Signer certificate (ICAO 9303-12: DS validity = key usage period + document validity)",
 			"certificate_ends", cert.NotAfter.Format(time.DateOnly), "documents", n, "without_expiry", none)
 	}
-}
-
-// imageSignerValid checks, before a claimed card is touched, that the
-// image's EF.SOD was signed by a DS certificate that verification will
-// still trust (images are prepared ahead; the certificate may have been
-// replaced or have ended since).
-func (s *Station) imageSignerValid(im *lds.Image) error {
-	b, ok := im.File(lds.FIDSOD)
-	if !ok {
-		return errors.New("the image has no EF.SOD")
-	}
-	sod, err := lds.DecodeSOD(b)
-	if err != nil {
-		return err
-	}
-	return sod.VerifySigner(s.opt.CSCAs, s.opt.Now().Add(claimMargin), lds.IssuingState)
 }

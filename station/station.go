@@ -34,21 +34,18 @@ type Options struct {
 	Readers pcsc.Readers
 	Signer  signer.Signer
 	CSCAs   []*x509.Certificate
-	// Profile is the chip profile (default: JMRTD with the virtual chip
-	// products).
-	Profile personalization.Profile
-	Policy  application.Policy
+	// Stock is the card stock: the products by ATR, each with its profile
+	// (default: the JMRTD virtual chip products).
+	Stock  *personalization.Stock
+	Policy application.Policy
 	// FaceBudget: largest face JPEG on the chip (default 20,000 bytes).
 	FaceBudget int
-	// AAKeyBits: the Active Authentication key size for the card stock
-	// (default 2048; 1024 for chips that take no more).
-	AAKeyBits int
 	// Ahead: prepared chip images kept ready (default 2 per reader, at
 	// least 4).
 	Ahead int
 	// PrepWorkers: parallel preparations (default GOMAXPROCS−1, at least
-	// 1: preparation is CPU-heavy — RSA key generation, JPEG re-encoding —
-	// and must not starve the reader workers' I/O of the cores; measured).
+	// 1: preparation is CPU-heavy — JPEG re-encoding — and must not starve
+	// the reader workers' I/O of the cores; measured).
 	PrepWorkers int
 	// UseReader chooses the readers to drive (nil: all).
 	UseReader func(name string) bool
@@ -110,21 +107,15 @@ func New(o Options) (*Station, error) {
 	if len(o.CSCAs) == 0 {
 		return nil, errors.New("station: at least one CSCA certificate is required to verify cards")
 	}
-	if o.Profile == nil {
-		p, err := personalization.NewJMRTD(nil)
+	if o.Stock == nil {
+		st, err := personalization.NewStock(nil, personalization.JMRTD{})
 		if err != nil {
 			return nil, err
 		}
-		o.Profile = p
+		o.Stock = st
 	}
 	if o.FaceBudget == 0 {
 		o.FaceBudget = 20000
-	}
-	if o.AAKeyBits == 0 {
-		o.AAKeyBits = 2048
-	}
-	if o.AAKeyBits != 1024 && o.AAKeyBits != 2048 {
-		return nil, fmt.Errorf("station: AA key size %d: 1024 or 2048", o.AAKeyBits)
 	}
 	if o.PrepWorkers <= 0 {
 		o.PrepWorkers = max(1, runtime.GOMAXPROCS(0)-1)
@@ -154,9 +145,10 @@ func New(o Options) (*Station, error) {
 		o.Now = time.Now
 	}
 	s := &Station{
-		opt:      o,
-		store:    o.Store,
-		eng:      &personalization.Engine{Profile: o.Profile, CSCAs: o.CSCAs, Now: o.Now},
+		opt:   o,
+		store: o.Store,
+		eng: &personalization.Engine{Stock: o.Stock, Signer: o.Signer, DSCert: o.Signer.Certificate(),
+			CSCAs: o.CSCAs, Now: o.Now},
 		log:      o.Log,
 		workers:  map[string]*worker{},
 		paused:   map[string]bool{},
@@ -174,8 +166,18 @@ func New(o Options) (*Station, error) {
 // per reader), the preparation pipeline, the signer check and the purge.
 // When ctx is cancelled (SIGTERM), each worker finishes the card in hand;
 // Run returns when they all have.
+// keysAhead is how many station-made keys of each size are kept ready:
+// enough for a burst of cards while key generation keeps up on average.
+const keysAhead = 4
+
 func (s *Station) Run(ctx context.Context) error {
 	s.started = s.opt.Now()
+	// Station-made keys (jmrtd stock) are made ahead, in memory only.
+	var bits []int
+	for _, p := range s.opt.Stock.Products {
+		bits = append(bits, p.AAKey.RSABits())
+	}
+	s.eng.Keys = personalization.NewKeyPool(ctx, keysAhead, bits...)
 	s.checkStore(ctx)
 	s.checkSigner(ctx)
 	var wg sync.WaitGroup

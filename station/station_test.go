@@ -20,6 +20,7 @@ import (
 	"github.com/cccd-station/station/pcsc/vcard"
 	"github.com/cccd-station/station/pcsc/vcard/emrtd"
 	"github.com/cccd-station/station/pcsc/vcard/vcardtest"
+	"github.com/cccd-station/station/personalization"
 	"github.com/cccd-station/station/personalization/pki"
 	"github.com/cccd-station/station/personalization/signer"
 	"github.com/cccd-station/station/queue"
@@ -51,7 +52,11 @@ type rigOptions struct {
 	// pki shapes the TEST PKI (an expired DS certificate); writeFault is
 	// the store's fault injection; now the station's clock; signerEvery
 	// how often the signer is checked (default 100 ms).
-	pki         pki.Options
+	pki pki.Options
+	// cccd, when set, adds the cccd profile with the PKI's TEST SCP03
+	// master keys, given to *cccd before any card is made so that blank
+	// can make cccd chips holding them.
+	cccd        *emrtd.SCP03Master
 	writeFault  func(op string) error
 	now         func() time.Time
 	signerEvery time.Duration
@@ -77,6 +82,20 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	p, err := pki.Load(filepath.Join(dir, "pki"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var masters *signer.SCP03Masters
+	if o.cccd != nil {
+		kvn, enc, mac, dek, err := signer.SCP03FileKeys(p.SCP03.File)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *o.cccd, err = emrtd.NewSCP03Master(kvn, enc, mac, dek); err != nil {
+			t.Fatal(err)
+		}
+		if masters, err = signer.OpenSCP03(p.SCP03); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { masters.Close() })
 	}
 	sgn, err := signer.Open(context.Background(), p.Signer)
 	if err != nil {
@@ -123,12 +142,28 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	if aa == 0 {
 		aa = 1024
 	}
+	var products []personalization.Product
+	for _, p := range personalization.VirtualProductsOf("jmrtd") {
+		if p.AAKey.RSABits() > aa {
+			p.AAKey = personalization.KeyRSA1024
+		}
+		products = append(products, p)
+	}
+	profiles := []personalization.Profile{personalization.JMRTD{}}
+	if masters != nil {
+		profiles = append(profiles, personalization.CCCD{Masters: masters})
+		products = append(products, personalization.VirtualProductsOf("cccd")...)
+	}
+	stock, err := personalization.NewStock(products, profiles...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	every := o.signerEvery
 	if every == 0 {
 		every = 100 * time.Millisecond
 	}
 	st, err := New(Options{
-		Store: store, Readers: sys, Signer: stSigner, CSCAs: p.CSCAs, AAKeyBits: aa,
+		Store: store, Readers: sys, Signer: stSigner, CSCAs: p.CSCAs, Stock: stock,
 		SignerCheckEvery: every, StoreCheckEvery: 100 * time.Millisecond, Now: o.now,
 		UseReader: func(n string) bool { return use[n] },
 		Log:       slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),

@@ -11,6 +11,7 @@ import (
 	"github.com/cccd-station/station/pcsc"
 	"github.com/cccd-station/station/personalization"
 	"github.com/cccd-station/station/personalization/lds"
+	"github.com/cccd-station/station/personalization/signer"
 	"github.com/cccd-station/station/queue"
 )
 
@@ -205,7 +206,7 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 	s := w.s
 	product, serial, state, err := s.eng.Identify(card)
 	if err != nil {
-		if isGone(err) {
+		if pcsc.Gone(err) {
 			return disposition{d: pcsc.LeaveCard}
 		}
 		// Not a card this station can personalize: set it aside.
@@ -219,12 +220,6 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 		w.fail(ReaderRemoveCard, err)
 		s.audit(ctx, "card_refused", serial, fmt.Sprintf("reader %s: %s, not blank", w.name, state))
 		return disposition{d: pcsc.UnpowerCard, waitRemove: true}
-	}
-	if s.opt.AAKeyBits > product.MaxAAKeyBits {
-		err := fmt.Errorf("card stock %s takes AA keys up to %d bits, the station prepares %d: reader paused", product.Name, product.MaxAAKeyBits, s.opt.AAKeyBits)
-		w.fail(ReaderRemoveCard, err)
-		s.setPaused(w.name, true)
-		return disposition{d: pcsc.LeaveCard, waitRemove: true}
 	}
 	if why := s.mayClaim(w.name); why != "" {
 		w.set(ReaderWaitingWork, nil)
@@ -249,23 +244,18 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 	// From here on the claim is settled whatever happens to ctx (SIGTERM):
 	// the records of the card in hand must reach the store.
 	actx = context.WithoutCancel(actx)
-	im, err := lds.DecodeImage(claim.Image)
+	content, err := lds.DecodeContent(claim.Image)
 	clear(claim.Image)
-	if err == nil {
-		defer im.WipeAAKey()
-		err = s.imageSignerValid(im)
-	}
 	if err != nil {
-		// An image that does not decode, or that was signed by a DS
-		// certificate that can no longer be trusted when this card would
-		// be verified: this card is untouched, the application is prepared
+		// A stored content that does not decode (a store written by another
+		// version): this card is untouched, the application is prepared
 		// again.
 		if rerr := w.record(ctx, "release", func() error {
-			return s.store.Release(actx, claim, "stored chip image unusable: prepared again")
+			return s.store.Release(actx, claim, "stored chip content unusable: prepared again")
 		}); rerr != nil {
 			return w.unrecorded(claim, rerr)
 		}
-		w.fail(ReaderError, fmt.Errorf("application %s: stored image: %w", claim.ApplicationID, err))
+		w.fail(ReaderError, fmt.Errorf("application %s: stored chip content: %w", claim.ApplicationID, err))
 		return disposition{d: pcsc.LeaveCard}
 	}
 
@@ -273,7 +263,7 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 	start := time.Now()
 	// Once writing began the card is finished even if the station is
 	// stopping (SIGTERM): the engine checks ctx only before the first write.
-	res, err := s.eng.Run(ctx, card, product, serial, im, personalization.Hooks{
+	res, err := s.eng.Run(ctx, card, product, serial, content, personalization.Hooks{
 		BeforeWrite: func() error { return recordErr(s.store.MarkWriting(actx, claim)) },
 		AfterSeal: func() error {
 			w.set(ReaderVerifying, nil)
@@ -293,6 +283,7 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 			return w.unrecorded(claim, err)
 		}
 		w.countIssued(s.opt.Now())
+		s.countSigned(documentExpiry(content.MRZ))
 		if s.opt.Observer != nil {
 			s.opt.Observer.CardIssued(w.name, time.Since(start), res.APDUs)
 		}
@@ -306,13 +297,27 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 	if !errors.As(err, &f) {
 		f = &personalization.Failure{Step: personalization.StepWrite, Card: personalization.CardUnknown, Serial: serial, Err: err}
 	}
+	if errors.Is(f.Err, signer.ErrTokenAbsent) || errors.Is(f.Err, personalization.ErrSign) {
+		// The Document Signer did not sign (its token pulled out mid-card):
+		// issuance pauses until it is back.
+		s.checkSigner(ctx)
+	}
 	if f.Refused() {
-		// Nothing written (stopping, or the writing mark failed): the card
-		// is blank and the job goes back.
+		// Nothing written (stopping, the writing mark failed, the signer or
+		// the secure channel failed first): the card is blank and the job
+		// goes back.
 		if rerr := w.record(ctx, "release", func() error { return s.store.Release(actx, claim, f.Error()) }); rerr != nil {
 			return w.unrecorded(claim, rerr)
 		}
 		w.set(ReaderWaitingWork, func(r *ReaderStatus) { r.ApplicationID = "" })
+		if f.Step == personalization.StepOpen && !pcsc.Gone(f.Err) {
+			// The card refused the personalization session (SCP03 keys
+			// that do not open it): set it aside, never tried again — a
+			// card counts failed authentications and may lock itself.
+			w.fail(ReaderRemoveCard, fmt.Errorf("card %s refused: %w", serial, f.Err))
+			s.audit(ctx, "card_refused", serial, fmt.Sprintf("reader %s: %v", w.name, f.Err))
+			return disposition{d: pcsc.UnpowerCard, waitRemove: true}
+		}
 		return disposition{d: pcsc.LeaveCard}
 	}
 	class := SpoilClass(f)
@@ -335,7 +340,7 @@ func (w *worker) handleCard(ctx context.Context, card *pcsc.Card) disposition {
 	if s.opt.Observer != nil {
 		s.opt.Observer.CardSpoiled(w.name, class)
 	}
-	if f.Card == personalization.CardUnknown && isGone(f.Err) {
+	if f.Card == personalization.CardUnknown && pcsc.Gone(f.Err) {
 		return disposition{d: pcsc.LeaveCard}
 	}
 	return disposition{d: pcsc.UnpowerCard, waitRemove: true}
@@ -432,7 +437,8 @@ func (w *worker) state() ReaderState {
 // classifier.
 var SpoilClasses = []string{
 	"card_removed", "reader_gone", "pcsc_unavailable", "memory_failure", "readback_mismatch",
-	"seal_failed", "verification_failed", "record_failed", "write_failed", "interrupted", "other",
+	"keygen_failed", "signer_failed", "seal_failed", "verification_failed", "record_failed", "write_failed",
+	"interrupted", "other",
 }
 
 // SpoilClass names why a card was spoiled, for the metrics: what failed,
@@ -442,6 +448,10 @@ func SpoilClass(f *personalization.Failure) string {
 	switch {
 	case errors.Is(f.Err, errRecord):
 		return "record_failed"
+	case f.Step == personalization.StepSign:
+		return "signer_failed"
+	case f.Step == personalization.StepKeys:
+		return "keygen_failed"
 	case errors.Is(f.Err, pcsc.ErrNoService):
 		return "pcsc_unavailable"
 	case errors.Is(f.Err, pcsc.ErrReaderGone):
@@ -458,11 +468,6 @@ func SpoilClass(f *personalization.Failure) string {
 		return "verification_failed"
 	}
 	return "write_failed"
-}
-
-func isGone(err error) bool {
-	return errors.Is(err, pcsc.ErrCardRemoved) || errors.Is(err, pcsc.ErrReaderGone) ||
-		errors.Is(err, pcsc.ErrNoCard) || errors.Is(err, pcsc.ErrNoService)
 }
 
 func (s *Station) audit(ctx context.Context, action, subject, detail string) {
@@ -499,7 +504,7 @@ func (w *worker) recover(ctx context.Context) {
 			}
 			_, serial, state, err = s.eng.Identify(card)
 			card.Close(pcsc.LeaveCard)
-			if err == nil || isGone(err) {
+			if err == nil || pcsc.Gone(err) {
 				break
 			}
 		}

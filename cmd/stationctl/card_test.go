@@ -9,6 +9,8 @@ import (
 	"github.com/cccd-station/station/pcsc/vcard"
 	"github.com/cccd-station/station/pcsc/vcard/emrtd"
 	"github.com/cccd-station/station/pcsc/vcard/vcardtest"
+	"github.com/cccd-station/station/personalization/pki"
+	"github.com/cccd-station/station/personalization/signer"
 )
 
 func TestMain(m *testing.M) { pcscdtest.Main(m, 3) }
@@ -78,5 +80,56 @@ func TestPersonalizeFailureSaysStepAndReason(t *testing.T) {
 	code, out, _ = stationctl(t, "personalize", "--reader", reader, "--application", "../../testdata/samples/le-dinh-duc.json", "--pki", pkiDir)
 	if code != exitCardFailed || !strings.Contains(out, "FAILED   precheck") || !strings.Contains(out, "refused") {
 		t.Errorf("locked card: exit %d\n%s", code, out)
+	}
+}
+
+// The cccd profile from the command line: pki init makes the TEST SCP03
+// master keys beside the DS key; personalize --profile cccd makes a card end
+// to end; verify reads it by PACE with the CAN, by PACE with the MRZ, and by
+// BAC as an older reader would, naming every check.
+func TestPersonalizeACCCDCardThenVerifyByCANMRZAndBAC(t *testing.T) {
+	dir := t.TempDir()
+	pkiDir := filepath.Join(dir, "pki")
+	if code, _, e := stationctl(t, "pki", "init", "--dir", pkiDir); code != 0 {
+		t.Fatal(e)
+	}
+	kvn, enc, mac, dek, err := signer.SCP03FileKeys(filepath.Join(pkiDir, pki.SCP03File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := emrtd.NewSCP03Master(kvn, enc, mac, dek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chip := emrtd.New(emrtd.ModelCCCD, emrtd.WithSCP03Master(m))
+	reader := plug(t, 0, chip)
+	app := "../../testdata/samples/nguyen-van-an.json"
+	code, out, errs := stationctl(t, "personalize", "--profile", "cccd", "--reader", reader, "--application", app, "--pki", pkiDir)
+	if code != 0 || !strings.Contains(out, "VERIFIED serial "+chip.Serial()) {
+		t.Fatalf("personalize: exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"profile cccd", "open", "keys", "sign", "ok   PACE-CAN", "ok   Chip Authentication", "ok   Active Authentication"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	csca := filepath.Join(pkiDir, "csca.pem")
+	for _, c := range []struct {
+		args   []string
+		access string
+	}{
+		{[]string{"--can", "001234"}, "PACE-CAN"},
+		{[]string{"--doc", "203001234", "--dob", "030514", "--exp", "430514"}, "PACE-MRZ"},
+		{[]string{"--doc", "203001234", "--dob", "030514", "--exp", "430514", "--bac"}, "BAC"},
+	} {
+		args := append([]string{"verify", "--reader", reader, "--csca", csca}, c.args...)
+		code, out, errs := stationctl(t, args...)
+		if code != 0 || !strings.Contains(out, "VERIFIED") || !strings.Contains(out, "access   "+c.access) || !strings.Contains(out, "ok   Chip Authentication") {
+			t.Errorf("verify %v: exit %d\n%s\n%s", c.args, code, out, errs)
+		}
+	}
+	code, out, _ = stationctl(t, "verify", "--reader", reader, "--csca", csca, "--can", "999999")
+	if code != exitCardFailed || !strings.Contains(out, "FAIL PACE-CAN") {
+		t.Errorf("wrong CAN: exit %d\n%s", code, out)
 	}
 }

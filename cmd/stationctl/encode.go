@@ -51,7 +51,8 @@ func runEncode(args []string, stdout, stderr io.Writer) error {
 	}
 	defer s.Close()
 	im, err := personalization.Prepare(app, personalization.PrepareOptions{
-		Signer: s, DSCert: s.Certificate(), FaceBudget: *budget, AAKeyBits: *aaBits, MRZ: conv,
+		Signer: s, DSCert: s.Certificate(), AAKeyBits: *aaBits,
+		ContentOptions: personalization.ContentOptions{FaceBudget: *budget, MRZ: conv},
 	})
 	if err != nil {
 		return rejected(stderr, err)

@@ -8,7 +8,10 @@ import (
 	"os"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/cccd-station/station/application"
+	"github.com/cccd-station/station/personalization"
 	"github.com/cccd-station/station/personalization/lds"
 	"github.com/cccd-station/station/personalization/pki"
 	"github.com/cccd-station/station/personalization/signer"
@@ -68,4 +71,83 @@ func mrzFlags(fs *flag.FlagSet) func() (lds.MRZConventions, error) {
 		}
 		return c, nil
 	}
+}
+
+// stockOptions choose the card stock stationctl recognizes: the products of
+// a station's configuration file (--config: its profile, products and
+// scp03 keys; the rest of the file is stationd's), or the virtual chips of
+// a profile (--profile), or every virtual chip.
+type stockOptions struct {
+	profile, config *string
+}
+
+func stockFlags(fs *flag.FlagSet) *stockOptions {
+	return &stockOptions{
+		profile: fs.String("profile", "", "chip profile of the virtual chips to recognize: jmrtd or cccd (default: both)"),
+		config:  fs.String("config", "", "a station configuration file: take its card stock (profile, products, scp03)"),
+	}
+}
+
+// stationStock is what stationctl reads of a station configuration file.
+type stationStock struct {
+	Profile  string                    `yaml:"profile"`
+	Products []personalization.Product `yaml:"products"`
+	SCP03    signer.SCP03Config        `yaml:"scp03"`
+}
+
+// open builds the stock; scp03 is where the SCP03 master keys are unless
+// the configuration says. The cccd profile is there without keys when none
+// are known: it then identifies and verifies, and refuses to personalize.
+func (o *stockOptions) open(scp03 signer.SCP03Config) (*personalization.Stock, func(), error) {
+	var products []personalization.Product
+	switch {
+	case *o.config != "":
+		b, err := os.ReadFile(*o.config)
+		if err != nil {
+			return nil, nil, err
+		}
+		var cfg stationStock
+		if err := yaml.Unmarshal(b, &cfg); err != nil {
+			return nil, nil, fmt.Errorf("--config %s: %w", *o.config, err)
+		}
+		if cfg.Profile == "" {
+			cfg.Profile = "jmrtd"
+		}
+		products = cfg.Products
+		for i := range products {
+			if products[i].Profile == "" {
+				products[i].Profile = cfg.Profile
+			}
+		}
+		if len(products) == 0 {
+			products = personalization.VirtualProductsOf(cfg.Profile)
+		}
+		if cfg.SCP03.Backend != "" {
+			scp03 = cfg.SCP03
+		}
+	case *o.profile != "":
+		if *o.profile != "jmrtd" && *o.profile != "cccd" {
+			return nil, nil, usageError("--profile: jmrtd or cccd")
+		}
+		products = personalization.VirtualProductsOf(*o.profile)
+	default:
+		products = personalization.VirtualProducts
+	}
+	cccd := personalization.CCCD{}
+	closer := func() {}
+	for _, p := range products {
+		if p.ProfileName() == "cccd" && scp03.Backend != "" && cccd.Masters == nil {
+			m, err := signer.OpenSCP03(scp03)
+			if err != nil {
+				return nil, nil, fmt.Errorf("SCP03 master keys: %w", err)
+			}
+			cccd.Masters, closer = m, func() { m.Close() }
+		}
+	}
+	st, err := personalization.NewStock(products, personalization.JMRTD{}, cccd)
+	if err != nil {
+		closer()
+		return nil, nil, err
+	}
+	return st, closer, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cccd-station/station/personalization"
 	"github.com/cccd-station/station/personalization/lds"
 	"github.com/cccd-station/station/personalization/pki"
+	"github.com/cccd-station/station/personalization/signer"
 )
 
 // Exit status of a card that failed personalization or verification.
@@ -52,9 +53,10 @@ func runPersonalize(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("personalize", stderr)
 	reader := fs.String("reader", "", "PC/SC reader name (see 'stationctl readers')")
 	appFile := fs.String("application", "", "application JSON")
-	pkiDir := fs.String("pki", "", "PKI directory written by 'stationctl pki init'")
+	pkiDir := fs.String("pki", "", "PKI directory written by 'stationctl pki init' (DS key, CSCA, SCP03 master keys)")
 	policy := fs.String("policy", string(application.PolicyCCCD2014), "renewal-age policy")
 	budget := fs.Int("face-budget", 20000, "largest face JPEG on the chip, bytes")
+	stockFlags := stockFlags(fs)
 	mrz := mrzFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -75,10 +77,11 @@ func runPersonalize(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer s.Close()
-	prof, err := personalization.NewJMRTD(nil)
+	stock, closeStock, err := stockFlags.open(p.SCP03)
 	if err != nil {
 		return err
 	}
+	defer closeStock()
 
 	card, sys, err := connectCard(*reader)
 	if err != nil {
@@ -88,31 +91,27 @@ func runPersonalize(args []string, stdout, stderr io.Writer) error {
 	disposition := pcsc.UnpowerCard // the feeder takes the card
 	defer func() { card.Close(disposition) }()
 
-	product, err := prof.Identify(card.ATR())
+	product, _, err := stock.Identify(card.ATR())
 	if err != nil {
 		disposition = pcsc.LeaveCard
 		return &exitError{code: exitCardFailed, err: fmt.Errorf("precheck: %w", err)}
 	}
-	fmt.Fprintf(stdout, "card     %s in %s, ATR %X\n", product.Name, *reader, card.ATR())
+	fmt.Fprintf(stdout, "card     %s (profile %s) in %s, ATR %X\n", product.Name, product.ProfileName(), *reader, card.ATR())
 	started := time.Now()
-	im, err := personalization.Prepare(app, personalization.PrepareOptions{
-		Signer: s, DSCert: s.Certificate(), FaceBudget: *budget, AAKeyBits: product.MaxAAKeyBits, MRZ: conv,
-	})
+	content, err := personalization.PrepareContent(app, personalization.ContentOptions{FaceBudget: *budget, MRZ: conv})
 	if err != nil {
 		disposition = pcsc.LeaveCard
 		return rejected(stderr, err)
 	}
-	defer im.WipeAAKey()
-	fmt.Fprintf(stdout, "prepared %d files, signed, in %v\n", len(im.Files), time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "prepared %d data groups in %v\n", len(content.Files), time.Since(started).Round(time.Millisecond))
 
 	// Ctrl-C before writing begins leaves the card blank; afterwards the
 	// card is finished.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	eng := &personalization.Engine{Profile: prof, CSCAs: p.CSCAs, Progress: func(s personalization.Step, what string) {
-		fmt.Fprintf(stdout, "%-8s %s\n", s, what)
-	}}
-	res, err := eng.Personalize(ctx, card, im)
+	eng := &personalization.Engine{Stock: stock, Signer: s, DSCert: s.Certificate(), CSCAs: p.CSCAs,
+		Progress: func(s personalization.Step, what string) { fmt.Fprintf(stdout, "%-8s %s\n", s, what) }}
+	res, err := eng.Personalize(ctx, card, content)
 	if err != nil {
 		var f *personalization.Failure
 		if errors.As(err, &f) {
@@ -167,11 +166,14 @@ func printChecks(w io.Writer, r *personalization.Report) {
 func runVerify(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("verify", stderr)
 	reader := fs.String("reader", "", "PC/SC reader name")
-	appFile := fs.String("application", "", "the card's application JSON (for the MRZ keys)")
-	doc := fs.String("doc", "", "document number (9 characters, as in the MRZ)")
+	appFile := fs.String("application", "", "the card's application JSON (for the MRZ keys and the CAN)")
+	can := fs.String("can", "", "card access number: PACE with the CAN (the last 6 digits of the personal ID)")
+	doc := fs.String("doc", "", "document number (9 characters, as in the MRZ): PACE with the MRZ, or BAC")
 	dob := fs.String("dob", "", "date of birth YYMMDD (as in the MRZ, < for unknown parts)")
 	exp := fs.String("exp", "", "date of expiry YYMMDD (as in the MRZ: 991231 on a card without expiry)")
+	noPACE := fs.Bool("bac", false, "use BAC even where the chip offers PACE (as a BAC-only reader)")
 	csca := fs.String("csca", "", "CSCA certificate(s), PEM (required)")
+	stockFlags := stockFlags(fs)
 	mrz := mrzFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -183,10 +185,11 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	if *reader == "" || *csca == "" {
 		return usageError("--reader and --csca are required")
 	}
-	var bac lds.BACInputs
+	var keys personalization.AccessKeys
+	haveMRZ := *doc != "" || *dob != "" || *exp != ""
 	switch {
-	case *appFile != "" && (*doc != "" || *dob != "" || *exp != ""):
-		return usageError("--application or --doc/--dob/--exp, not both")
+	case *appFile != "" && (haveMRZ || *can != ""):
+		return usageError("--application, or --can and/or --doc/--dob/--exp, not both")
 	case *appFile != "":
 		app, err := loadApplication(*appFile, "", stderr)
 		if err != nil {
@@ -196,40 +199,60 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		bac = lds.BACInputs{DocumentNumber: m.DocumentNumber, DateOfBirth: m.DateOfBirth, DateOfExpiry: m.DateOfExpiry}
-	case *doc != "" && *dob != "" && *exp != "":
-		bac = lds.BACInputs{DocumentNumber: strings.ToUpper(*doc), DateOfBirth: *dob, DateOfExpiry: *exp}
-		for len(bac.DocumentNumber) < 9 {
-			bac.DocumentNumber += "<"
+		keys.BAC = lds.BACInputs{DocumentNumber: m.DocumentNumber, DateOfBirth: m.DateOfBirth, DateOfExpiry: m.DateOfExpiry}
+		keys.CAN = app.CAN()
+	case haveMRZ && (*doc == "" || *dob == "" || *exp == ""):
+		return usageError("the MRZ keys are --doc, --dob and --exp together")
+	case haveMRZ || *can != "":
+		keys.BAC = lds.BACInputs{DocumentNumber: strings.ToUpper(*doc), DateOfBirth: *dob, DateOfExpiry: *exp}
+		if haveMRZ {
+			for len(keys.BAC.DocumentNumber) < 9 {
+				keys.BAC.DocumentNumber += "<"
+			}
+		}
+		keys.CAN = *can
+		if keys.CAN != "" && (len(keys.CAN) != 6 || strings.Trim(keys.CAN, "0123456789") != "") {
+			return usageError("--can: 6 digits")
 		}
 	default:
-		return usageError("the MRZ keys are required: --application, or --doc, --dob and --exp")
+		return usageError("the access keys are required: --application, --can, or --doc, --dob and --exp")
+	}
+	if *noPACE && !haveMRZ && *appFile == "" {
+		return usageError("--bac needs the MRZ keys (--doc, --dob, --exp or --application)")
+	}
+	if *noPACE {
+		keys.CAN = ""
 	}
 	cscas, err := pki.LoadCSCAs(*csca)
 	if err != nil {
 		return err
 	}
-	prof, err := personalization.NewJMRTD(nil)
+	stock, closeStock, err := stockFlags.open(signer.SCP03Config{})
 	if err != nil {
 		return err
 	}
+	defer closeStock()
 	card, sys, err := connectCard(*reader)
 	if err != nil {
 		return err
 	}
 	defer sys.Close()
 	defer card.Close(pcsc.LeaveCard)
-	o := personalization.VerifyOptions{CSCAs: cscas, ExpectLocked: true}
-	if product, err := prof.Identify(card.ATR()); err == nil {
-		o.MaxResponseData, o.ExtendedLength = product.MaxResponseData, product.ExtendedLength
+	v := &personalization.Verifier{}
+	if product, _, err := stock.Identify(card.ATR()); err == nil {
+		v = personalization.VerifierFor(product)
 		fmt.Fprintf(stdout, "card     %s, ATR %X\n", product.Name, card.ATR())
 	} else {
 		fmt.Fprintf(stdout, "card     unknown product (ATR %X): reading with short APDUs\n", card.ATR())
 	}
+	v.CSCAs, v.ExpectLocked, v.NoPACE = cscas, true, *noPACE
 	if serial, err := pcsc.ReadSerial(card); err == nil {
 		fmt.Fprintf(stdout, "serial   %s\n", serial)
 	}
-	rep, err := personalization.Verify(card, bac, o)
+	rep, err := v.Verify(card, keys)
+	if rep.Access != "" {
+		fmt.Fprintf(stdout, "access   %s\n", rep.Access)
+	}
 	printChecks(stdout, rep)
 	if rep.SODHash != nil {
 		fmt.Fprintf(stdout, "EF.SOD   sha256 %X\n", rep.SODHash)

@@ -123,7 +123,7 @@ func TestCentralCertOnlyFromTheConfigurationRefusesCentralTokens(t *testing.T) {
 	}
 	defer sgn.Close()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	st, err := station.New(station.Options{Store: store, Readers: vcard.NewRack(), Signer: sgn, CSCAs: p.CSCAs, AAKeyBits: 1024, Log: log})
+	st, err := station.New(station.Options{Store: store, Readers: vcard.NewRack(), Signer: sgn, CSCAs: p.CSCAs, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,11 +59,17 @@ type Config struct {
 	// key usage period) ends; default 30 days.
 	DSExpiryWarning time.Duration `yaml:"ds_expiry_warning"`
 
-	Profile    string                    `yaml:"profile"`  // "jmrtd"
-	Products   []personalization.Product `yaml:"products"` // the card stock; default: the virtual chips
-	AAKeyBits  int                       `yaml:"aa_key_bits"`
-	FaceBudget int                       `yaml:"face_budget"`
-	Policy     string                    `yaml:"policy"`
+	// Profile is the profile of the products that name none, and, without
+	// products, which virtual chips the station takes: "jmrtd" or "cccd".
+	Profile string `yaml:"profile"`
+	// Products are the card stock, each with its profile, recognized by
+	// ATR; default: the virtual chips of the profile.
+	Products []personalization.Product `yaml:"products"`
+	// SCP03: the master keys of the cccd profile's personalization keys
+	// (required with cccd products).
+	SCP03      signer.SCP03Config `yaml:"scp03"`
+	FaceBudget int                `yaml:"face_budget"`
+	Policy     string             `yaml:"policy"`
 
 	Signer signer.Config `yaml:"signer"`
 	// CSCAFile: the CSCA certificate(s) verification trusts (PEM).
@@ -118,8 +124,10 @@ func (c *Config) defaults() {
 	if c.Profile == "" {
 		c.Profile = "jmrtd"
 	}
-	if c.AAKeyBits == 0 {
-		c.AAKeyBits = 2048
+	for i := range c.Products {
+		if c.Products[i].Profile == "" {
+			c.Products[i].Profile = c.Profile
+		}
 	}
 	if c.FaceBudget == 0 {
 		c.FaceBudget = 20000
@@ -212,16 +220,30 @@ func (c *Config) Check() error {
 	if c.Readers.InProcess < 1 || c.Readers.InProcess > 64 {
 		bad("readers.inprocess", "must be 1–64")
 	}
-	if c.Profile != "jmrtd" {
-		bad("profile", "only jmrtd is implemented")
+	if c.Profile != "jmrtd" && c.Profile != "cccd" {
+		bad("profile", "must be jmrtd or cccd")
 	}
 	for i, p := range c.Products {
 		if err := p.Check(); err != nil {
 			bad(fmt.Sprintf("products[%d]", i), "%v", err)
 		}
 	}
-	if c.AAKeyBits != 1024 && c.AAKeyBits != 2048 {
-		bad("aa_key_bits", "must be 1024 or 2048")
+	if c.needsSCP03() {
+		switch c.SCP03.Backend {
+		case "file":
+			if c.SCP03.File == "" {
+				bad("scp03", "backend file needs file")
+			}
+		case "pkcs11":
+			if c.SCP03.Module == "" || c.SCP03.TokenLabel == "" || c.SCP03.KeyLabel == "" || c.SCP03.KVN == 0 {
+				bad("scp03", "backend pkcs11 needs module, token_label, key_label and kvn")
+			}
+			if c.SCP03.PINFile == "" && c.SCP03.PINEnv == "" {
+				bad("scp03", "backend pkcs11 needs pin_file or pin_env")
+			}
+		default:
+			bad("scp03.backend", "cccd products need the SCP03 master keys: backend file or pkcs11")
+		}
 	}
 	if c.FaceBudget < 5000 || c.FaceBudget > 32000 {
 		bad("face_budget", "must be 5000–32000 bytes (a file on the chip holds at most 32767)")
@@ -308,6 +330,25 @@ func isLoopback(host string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.Unmap().IsLoopback()
+}
+
+// stock is the card stock the configuration names: its products, or the
+// virtual chips of its profile.
+func (c *Config) stock() []personalization.Product {
+	if len(c.Products) > 0 {
+		return c.Products
+	}
+	return personalization.VirtualProductsOf(c.Profile)
+}
+
+// needsSCP03: some product of the stock is personalized over SCP03.
+func (c *Config) needsSCP03() bool {
+	for _, p := range c.stock() {
+		if p.ProfileName() == "cccd" {
+			return true
+		}
+	}
+	return false
 }
 
 // useReader returns the reader filter of the configuration.

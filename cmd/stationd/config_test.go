@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cccd-station/station/personalization/signer"
 )
 
 func writeConfig(t *testing.T, text string) string {
@@ -23,6 +25,48 @@ signer: {backend: pkcs11, module: /usr/lib/softhsm/libsofthsm2.so, token_label: 
 csca_file: /etc/csca.pem
 data_key: {file: /etc/data.key}
 `
+
+// cccdProduct is one cccd product, with override (a "key: value" of YAML
+// flow style) replacing its default.
+func cccdProduct(override string) string {
+	fields := map[string]string{"aa_key": "ecdsa-p256", "ca_key": "ecdh-brainpoolp256r1", "pace": "true", "scp03_kvn": "48", "eac": "false"}
+	if k, v, ok := strings.Cut(override, ": "); ok {
+		fields[k] = v
+	}
+	return "products: [{name: c, profile: cccd, atr: 3B8B80018073C821C0564343434431B0, extended_length: true, " +
+		"max_command_data: 2048, max_response_data: 2048, aa_key: " + fields["aa_key"] + ", ca_key: " + fields["ca_key"] +
+		", pace: " + fields["pace"] + ", scp03_kvn: " + fields["scp03_kvn"] + ", eac: " + fields["eac"] + "}]\n"
+}
+
+const scp03File = "scp03: {backend: file, file: /etc/scp03.json}\n"
+
+func TestAValidCCCDConfigurationPassesCheck(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"--config", writeConfig(t, goodConfig+cccdProduct("")+scp03File), "--check-config"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+}
+
+// SCP03 master keys of another version than the stock's would refuse every
+// card's session: the station does not start.
+func TestSCP03KeysOfAnotherVersionStopTheStart(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "scp03.json")
+	if err := signer.WriteSCP03File(file, 0x31, 16); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loadConfig(writeConfig(t, goodConfig+cccdProduct("")+"scp03: {backend: file, file: "+file+"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.defaults()
+	if err := cfg.Check(); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = newStock(cfg)
+	if err == nil || !strings.Contains(err.Error(), "scp03_kvn 30, the SCP03 master keys are version 31") {
+		t.Fatalf("newStock: %v; want the versions named", err)
+	}
+}
 
 func TestAValidConfigurationPassesCheck(t *testing.T) {
 	var out, errb bytes.Buffer
@@ -61,6 +105,14 @@ func TestBadConfigurationsNameTheKey(t *testing.T) {
 		"mrz no expiry":              {goodConfig + "mrz: {no_expiry: '000000'}\n", "no_expiry"},
 		"min free space":             {goodConfig + "queue: {min_free_bytes: 1000}\n", "queue.min_free_bytes"},
 		"ds expiry warning":          {goodConfig + "ds_expiry_warning: -1h\n", "ds_expiry_warning"},
+		"profile":                    {goodConfig + "profile: jcop\n", "profile"},
+		"cccd without scp03":         {goodConfig + "profile: cccd\n", "scp03"},
+		"cccd product with rsa aa":   {goodConfig + cccdProduct("aa_key: rsa-2048") + scp03File, "aa_key must be ecdsa"},
+		"cccd product without pace":  {goodConfig + cccdProduct("pace: false") + scp03File, "pace"},
+		"cccd product with eac":      {goodConfig + cccdProduct("eac: true") + scp03File, "eac"},
+		"cccd product without kvn":   {goodConfig + cccdProduct("scp03_kvn: 0") + scp03File, "scp03_kvn"},
+		"jmrtd product with pace":    {goodConfig + "products: [{name: j, atr: 3B00, max_command_data: 255, max_response_data: 256, aa_key: rsa-2048, pace: true}]\n", "BAC only"},
+		"scp03 pkcs11 without kvn":   {goodConfig + cccdProduct("") + "scp03: {backend: pkcs11, module: /m.so, token_label: t, key_label: k, pin_env: P}\n", "kvn"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

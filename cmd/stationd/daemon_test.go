@@ -99,7 +99,6 @@ listen: %s
 readers:
   source: pcscd
   use: [%s]
-aa_key_bits: 1024
 signer:
   backend: file
   key_file: %s/pki/ds-key.pem

@@ -46,6 +46,9 @@ func demoConfig(cfg *Config, f *flags) error {
 	if cfg.CSCAFile == "" {
 		cfg.CSCAFile = filepath.Join(p.Dir, "csca.pem")
 	}
+	if cfg.SCP03.Backend == "" {
+		cfg.SCP03 = p.SCP03
+	}
 	if f.readers == "" && cfg.Readers.Source == "" {
 		cfg.Readers.Source = "inprocess"
 	}

@@ -9,26 +9,37 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cccd-station/station/api"
+	"github.com/cccd-station/station/pcsc/vcard"
+	"github.com/cccd-station/station/pcsc/vcard/emrtd"
+	"github.com/cccd-station/station/personalization/pki"
+	"github.com/cccd-station/station/personalization/signer"
 	"github.com/cccd-station/station/queue"
 )
 
 // demoRun is `stationd --demo` on a data directory, as a child process.
 type demoRun struct {
-	t      *testing.T
-	dir    string
-	listen string
-	logs   logBuffer
-	cmd    *exec.Cmd
+	t       *testing.T
+	dir     string
+	listen  string
+	profile string
+	logs    logBuffer
+	cmd     *exec.Cmd
 }
 
 func (d *demoRun) start() {
 	d.t.Helper()
-	args, _ := json.Marshal([]string{"--demo", "--data-dir", d.dir, "--listen", d.listen, "--inprocess-readers", "2"})
+	a := []string{"--demo", "--data-dir", d.dir, "--listen", d.listen, "--inprocess-readers", "2"}
+	if d.profile != "" {
+		a = append(a, "--profile", d.profile)
+	}
+	args, _ := json.Marshal(a)
 	d.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	d.cmd.Env = append(os.Environ(), "STATIOND_TEST_ARGS="+string(args))
 	d.cmd.Stdout, d.cmd.Stderr = &d.logs, &d.logs
@@ -168,5 +179,68 @@ func TestDemoStartsAgainAfterSIGTERMAndAfterKill9(t *testing.T) {
 	}
 	if ok, err := auth.TokenIs(context.Background(), creds.CentralToken, "demo-central", api.RoleCentral); !ok || err != nil {
 		t.Errorf("central's token of demo-credentials.json no longer works (%v)", err)
+	}
+}
+
+// A production configuration names the profile (here for every product by
+// default) and the SCP03 master keys; the daemon then issues cccd cards
+// through pcscd like JMRTD ones.
+func TestDaemonIssuesCCCDCardsThroughPCSCD(t *testing.T) {
+	// The feeders start before the rig's PKI holds the SCP03 master keys:
+	// their first blank chips wait for them.
+	var chipMaster emrtd.SCP03Master
+	masterReady := make(chan struct{})
+	r := newDaemonRig(t, []int{1, 2}, func() vcard.Persistent {
+		<-masterReady
+		return emrtd.New(emrtd.ModelCCCD, emrtd.WithSCP03Master(chipMaster))
+	})
+	var ready sync.Once
+	release := func() { ready.Do(func() { close(masterReady) }) }
+	t.Cleanup(release) // before the rig's own cleanup waits for its feeders
+	kvn, enc, mac, dek, err := signer.SCP03FileKeys(filepath.Join(r.dir, "pki", pki.SCP03File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chipMaster, err = emrtd.NewSCP03Master(kvn, enc, mac, dek); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	cfg, _ := os.ReadFile(r.config)
+	cfg = append(cfg, []byte(fmt.Sprintf("profile: cccd\nscp03:\n  backend: file\n  file: %s\n", filepath.Join(r.dir, "pki", pki.SCP03File)))...)
+	os.WriteFile(r.config, cfg, 0o600)
+	var logs logBuffer
+	cmd := r.start(&logs)
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	docs, ids := inventApplicants(t, 88, 4)
+	r.submit(docs)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		st := r.states(ids)
+		done := st != nil
+		for _, id := range ids {
+			done = done && st[id] == string(queue.StateIssued)
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not issued: %v\n%s", st, tail(logs.String(), 4000))
+		}
+	}
+}
+
+// `stationd --demo --profile cccd` issues cccd chips (PACE, Chip
+// Authentication, keys made on the chip) with the TEST SCP03 keys of its
+// PKI.
+func TestDemoWithTheCCCDProfile(t *testing.T) {
+	d := &demoRun{t: t, dir: filepath.Join(t.TempDir(), "demo-data"), listen: freePort(t), profile: "cccd"}
+	d.start()
+	creds := d.credentials()
+	d.waitIssued(creds.CentralToken, 2)
+	d.stop(syscall.SIGTERM)
+	if !strings.Contains(d.logs.String(), "card issued") {
+		t.Errorf("no card issued:\n%s", tail(d.logs.String(), 3000))
 	}
 }

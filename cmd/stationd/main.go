@@ -29,6 +29,7 @@ type flags struct {
 	dataDir     string
 	listen      string
 	readers     string
+	profile     string
 	inprocess   int
 	logLevel    string
 	checkConfig bool
@@ -44,6 +45,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.listen, "listen", "", "HTTP listen address HOST:PORT (API and panel)")
 	fs.StringVar(&f.readers, "readers", "", "where the readers are: pcscd (the system's PC/SC service) or inprocess (virtual)")
 	fs.IntVar(&f.inprocess, "inprocess-readers", 0, "number of in-process virtual readers (readers=inprocess)")
+	fs.StringVar(&f.profile, "profile", "", "chip profile of the products that name none (and of the demo's virtual chips): jmrtd or cccd")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error")
 	fs.BoolVar(&f.checkConfig, "check-config", false, "validate the configuration and exit")
 	if err := fs.Parse(args); err != nil {
@@ -105,6 +107,9 @@ func applyFlags(cfg *Config, f *flags) {
 	}
 	if f.readers != "" {
 		cfg.Readers.Source = f.readers
+	}
+	if f.profile != "" {
+		cfg.Profile = f.profile
 	}
 	if f.inprocess > 0 {
 		cfg.Readers.InProcess = f.inprocess

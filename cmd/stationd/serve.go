@@ -55,10 +55,11 @@ func serve(ctx context.Context, cfg *Config, demoMode bool, log *slog.Logger, st
 	if err != nil {
 		return err
 	}
-	profile, err := personalization.NewJMRTD(cfg.Products)
+	stock, closeStock, err := newStock(cfg)
 	if err != nil {
 		return err
 	}
+	defer closeStock()
 	policy, _ := application.ParsePolicy(cfg.Policy)
 
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
@@ -67,9 +68,17 @@ func serve(ctx context.Context, cfg *Config, demoMode bool, log *slog.Logger, st
 	var rack *demo.Rack
 	switch cfg.Readers.Source {
 	case "inprocess":
-		rack = demo.NewRack(runCtx, demo.RackOptions{
-			Readers: cfg.Readers.InProcess, SaveDir: filepath.Join(cfg.DataDir, "cards"), Log: log,
-		})
+		ro := demo.RackOptions{Readers: cfg.Readers.InProcess, SaveDir: filepath.Join(cfg.DataDir, "cards"), Log: log}
+		if cfg.Profile == "cccd" {
+			p, err := pki.Load(filepath.Join(cfg.DataDir, "pki"))
+			if err != nil {
+				return err
+			}
+			if err := demo.ChipsFor(cfg.Profile, p, &ro); err != nil {
+				return err
+			}
+		}
+		rack = demo.NewRack(runCtx, ro)
 		readers = rack
 	default:
 		sys, err := pcsc.Open()
@@ -89,8 +98,8 @@ func serve(ctx context.Context, cfg *Config, demoMode bool, log *slog.Logger, st
 
 	metrics := newMetrics()
 	st, err := station.New(station.Options{
-		Store: store, Readers: readers, Signer: sgn, CSCAs: cscas, Profile: profile, Policy: policy,
-		FaceBudget: cfg.FaceBudget, AAKeyBits: cfg.AAKeyBits, Ahead: cfg.Queue.Ahead, MRZ: cfg.MRZ,
+		Store: store, Readers: readers, Signer: sgn, CSCAs: cscas, Stock: stock, Policy: policy,
+		FaceBudget: cfg.FaceBudget, Ahead: cfg.Queue.Ahead, MRZ: cfg.MRZ,
 		DSExpiryWarning: cfg.DSExpiryWarning, MinFreeBytes: cfg.Queue.MinFreeBytes,
 		UseReader: cfg.useReader(), Observer: metrics, Log: log,
 		Trace: traceFor(cfg, log),
@@ -142,6 +151,35 @@ func serve(ctx context.Context, cfg *Config, demoMode bool, log *slog.Logger, st
 	wg.Wait()
 	log.Info("stopped")
 	return err
+}
+
+// newStock builds the card stock: the products with their profiles, and for
+// cccd products the SCP03 master keys (a file, or an HSM).
+func newStock(cfg *Config) (*personalization.Stock, func(), error) {
+	profiles := []personalization.Profile{personalization.JMRTD{}}
+	closer := func() {}
+	if cfg.needsSCP03() {
+		m, err := signer.OpenSCP03(cfg.SCP03)
+		if err != nil {
+			return nil, nil, fmt.Errorf("SCP03 master keys: %w", err)
+		}
+		// A product whose keys are another version would refuse every
+		// session: say so now rather than on a card.
+		for _, p := range cfg.stock() {
+			if p.ProfileName() == "cccd" && p.SCP03KVN != int(m.KVN) {
+				m.Close()
+				return nil, nil, fmt.Errorf("product %s: scp03_kvn %02X, the SCP03 master keys are version %02X", p.Name, p.SCP03KVN, m.KVN)
+			}
+		}
+		profiles = append(profiles, personalization.CCCD{Masters: m})
+		closer = func() { m.Close() }
+	}
+	st, err := personalization.NewStock(cfg.stock(), profiles...)
+	if err != nil {
+		closer()
+		return nil, nil, err
+	}
+	return st, closer, nil
 }
 
 // lazySystem is the pcscd reader source when pcscd was not running at

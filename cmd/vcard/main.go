@@ -11,11 +11,22 @@
 //	vcard --vpcd HOST:PORT --piv               the virtual PIV token (Document Signer key)
 //	vcard stack [-n N] [--feed --save-dir DIR] an isolated pcscd with N vpcd readers
 //
-// Chip options: --model ext144|short80, --latency off|realistic, and faults:
-// --remove-after N (the chip leaves the reader after N APDUs),
+// Chip options: --model ext144|short80|cccd, --latency off|realistic, and
+// faults: --remove-after N (the chip leaves the reader after N APDUs),
 // --fail-write-at OFFSET[:FID] (UPDATE BINARY over that byte answers 6581),
 // --tear-at OFFSET[:FID] (power torn during the UPDATE BINARY over that
 // byte). OFFSET is decimal, FID four hex digits (any file when omitted).
+//
+// The cccd model (personalization/cccd.md) is personalized under SCP03 with
+// static keys each chip diversifies from master keys: --scp03-master FILE
+// names them (default: the TEST master, KVN 30, ENC = MAC = DEK = 40 41 …
+// 4F). FILE is JSON
+//
+//	{"kvn": "30", "enc": "<hex>", "mac": "<hex>", "dek": "<hex>"}
+//
+// or four whitespace-separated hex words, KVN ENC MAC DEK (lines starting
+// with # are comments); the keys are AES-128, -192 or -256, all of one
+// length. A saved chip (--load) keeps its own keys.
 package main
 
 import (
@@ -77,27 +88,49 @@ type chipFlags struct {
 	removeAfter int
 	failWriteAt string
 	tearAt      string
+	scp03Master string
+	// scp03Note says which master new cccd chips use (set by options).
+	scp03Note string
 }
 
 func (c *chipFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.model, "model", "ext144", "eMRTD chip model: ext144 | short80")
+	fs.StringVar(&c.model, "model", "ext144", "eMRTD chip model: "+strings.Join(modelNames(), " | "))
 	fs.StringVar(&c.latency, "latency", "off", "chip timing: off | realistic")
 	fs.IntVar(&c.removeAfter, "remove-after", 0, "fault: the chip leaves the reader after `N` APDUs")
 	fs.StringVar(&c.failWriteAt, "fail-write-at", "", "fault: UPDATE BINARY over `OFFSET[:FID]` answers 6581")
 	fs.StringVar(&c.tearAt, "tear-at", "", "fault: power torn during the UPDATE BINARY over `OFFSET[:FID]`")
+	fs.StringVar(&c.scp03Master, "scp03-master", "", "cccd model: SCP03 master keys from `FILE` (JSON {\"kvn\",\"enc\",\"mac\",\"dek\"} in hex,\n"+
+		"or the hex words KVN ENC MAC DEK); default the TEST master: KVN 30, 404142…4F")
+}
+
+func modelNames() []string {
+	names := make([]string, len(emrtd.Models))
+	for i, m := range emrtd.Models {
+		names[i] = m.Name
+	}
+	return names
 }
 
 // options turns the flags into emrtd options.
 func (c *chipFlags) options() (emrtd.Model, []emrtd.Option, error) {
 	m, ok := emrtd.ModelByName(c.model)
 	if !ok {
-		names := make([]string, len(emrtd.Models))
-		for i, m := range emrtd.Models {
-			names[i] = m.Name
-		}
-		return m, nil, usagef("--model %q: one of %s", c.model, strings.Join(names, ", "))
+		return m, nil, usagef("--model %q: one of %s", c.model, strings.Join(modelNames(), ", "))
 	}
 	var opts []emrtd.Option
+	if c.scp03Master != "" {
+		if m.CommandSet != emrtd.CommandSetCCCD {
+			return m, nil, usagef("--scp03-master: only the cccd model is personalized under SCP03")
+		}
+		master, err := readSCP03Master(c.scp03Master)
+		if err != nil {
+			return m, nil, err
+		}
+		opts = append(opts, emrtd.WithSCP03Master(master))
+		c.scp03Note = fmt.Sprintf("cccd chips: %s from %s", master, c.scp03Master)
+	} else if m.CommandSet == emrtd.CommandSetCCCD {
+		c.scp03Note = fmt.Sprintf("cccd chips: the TEST %s (40 41 … 4F)", emrtd.TestSCP03Master)
+	}
 	switch c.latency {
 	case "off":
 	case "realistic":
@@ -120,6 +153,13 @@ func (c *chipFlags) options() (emrtd.Model, []emrtd.Option, error) {
 		opts = append(opts, emrtd.WithFaults(f))
 	}
 	return m, opts, nil
+}
+
+// describe prints which SCP03 master new cccd chips use.
+func (c *chipFlags) describe(w io.Writer) {
+	if c.scp03Note != "" {
+		fmt.Fprintln(w, c.scp03Note)
+	}
 }
 
 // parseWriteFault reads OFFSET[:FID]: a decimal offset, a 4-hex-digit FID.
@@ -179,6 +219,9 @@ func runCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if modes > 1 {
 		return usagef("--feeder, --load and --piv exclude each other")
 	}
+	if *load != "" && chipOpts.scp03Master != "" {
+		return usagef("--scp03-master with --load: a saved chip keeps its own SCP03 keys")
+	}
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
@@ -202,6 +245,7 @@ func runCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if *saveDir == "" {
 			log.Warn("no --save-dir: written chips are discarded")
 		}
+		chipOpts.describe(stdout)
 		return feed(ctx, vcard.VPCDBay(ctx, *addr), *addr, m, opts, *saveDir, stdout, log)
 	}
 
@@ -224,6 +268,7 @@ func runCard(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 		chip = emrtd.New(m, opts...)
+		chipOpts.describe(stdout)
 	}
 	fmt.Fprintf(stdout, "eMRTD chip %s (%s) in %s\n", chip.Serial(), chip.Model().Name, *addr)
 	err := present(ctx, *addr, chip, log)
@@ -328,6 +373,9 @@ func runStack(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	m, opts, err := chipOpts.options()
 	if err != nil {
 		return err
+	}
+	if *feedAll {
+		chipOpts.describe(stdout)
 	}
 	if err := pcscdtest.Available(); err != nil {
 		return err

@@ -40,6 +40,7 @@ func TestWriteFaultFlagsParseOffsetAndFID(t *testing.T) {
 func TestBadFlagsExitWithStatus2(t *testing.T) {
 	for _, args := range [][]string{
 		{"--model", "ext999"},
+		{"--model", "cccd", "--scp03-master", "/nonexistent"},
 		{"--latency", "slow"},
 		{"--feeder", "--piv"},
 		{"--tear-at", "x"},

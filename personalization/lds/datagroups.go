@@ -30,6 +30,8 @@ const (
 	FIDDG14 FID = 0x010E
 	FIDDG15 FID = 0x010F
 	FIDSOD  FID = 0x011D
+	// FIDCardAccess is EF.CardAccess, in the MF (ICAO 9303-10 §3.11.2).
+	FIDCardAccess FID = 0x011C
 )
 
 func (f FID) String() string { return fmt.Sprintf("%04X", uint16(f)) }
@@ -56,6 +58,16 @@ var DataGroups = []DataGroup{
 func DataGroupByNumber(n int) (DataGroup, bool) {
 	for _, g := range DataGroups {
 		if g.Number == n {
+			return g, true
+		}
+	}
+	return DataGroup{}, false
+}
+
+// DataGroupByFID returns the data group in that file.
+func DataGroupByFID(f FID) (DataGroup, bool) {
+	for _, g := range DataGroups {
+		if g.FID == f {
 			return g, true
 		}
 	}

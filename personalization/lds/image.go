@@ -1,7 +1,6 @@
 package lds
 
 import (
-	"bytes"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
@@ -37,16 +36,19 @@ type BACInputs struct {
 // LogValue hides the inputs: they open the chip and identify the citizen.
 func (b BACInputs) LogValue() slog.Value { return slog.StringValue("BAC{redacted}") }
 
-// Image is everything that goes onto one chip, prepared and signed before
-// any card is touched.
+// Image is everything that goes onto one chip: the Content prepared ahead
+// and the security objects made for the card in hand (DG14, DG15, EF.COM,
+// EF.SOD — personalization.Finish). It lives only in memory, on the card's
+// path: what is stored between preparation and the claim is the Content.
 type Image struct {
 	// Files in write order; EF.SOD last (chip-data.md §1).
 	Files []File
 	// DG3 is prepared but only written once Terminal Authentication
 	// protects it (chip-data.md §1).
 	DG3 []byte
-	// AAKey is the Active Authentication private key, kept only until it is
-	// injected into the chip.
+	// AAKey is a station-made Active Authentication private key (the JMRTD
+	// profile), kept only until it is injected into the chip; nil when the
+	// chip makes its own.
 	AAKey *rsa.PrivateKey
 	MRZ   MRZ
 	CAN   string
@@ -80,123 +82,29 @@ func (im *Image) BAC() BACInputs {
 // chip: the words of the key's big integers are overwritten and the key is
 // dropped. (Copies the garbage collector made earlier cannot be reached.)
 func (im *Image) WipeAAKey() {
-	if im.AAKey == nil {
+	WipeRSAKey(im.AAKey)
+	im.AAKey = nil
+}
+
+// WipeRSAKey overwrites a private key's secret numbers in memory (the
+// words, not only the lengths): the one way station-made keys are wiped.
+func WipeRSAKey(k *rsa.PrivateKey) {
+	if k == nil {
 		return
 	}
 	zero := func(x *big.Int) {
 		if x != nil {
-			clear(x.Bits()) // overwrite the words, not only the length
+			clear(x.Bits())
 			x.SetInt64(0)
 		}
 	}
-	zero(im.AAKey.D)
-	for _, p := range im.AAKey.Primes {
+	zero(k.D)
+	for _, p := range k.Primes {
 		zero(p)
 	}
-	zero(im.AAKey.Precomputed.Dp)
-	zero(im.AAKey.Precomputed.Dq)
-	zero(im.AAKey.Precomputed.Qinv)
-	im.AAKey = nil
-}
-
-// The stored form of an Image (the queue keeps it encrypted between
-// preparation and the claim): an explicit, versioned encoding written and
-// read only by Encode and DecodeImage. An Image is deliberately not JSON
-// (MarshalJSON fails) and prints redacted (Format, LogValue): it holds the
-// Active Authentication private key, and a json.Marshal or a %v of any value
-// that holds an image must not write that key out by accident.
-//
-//	"LDSIMG" 0x01                         magic and version
-//	A0 { 80 FID(2)  81 name  82 data }    one per file, in write order
-//	83 DG3                                (prepared, not written)
-//	84 AA private key, PKCS #1 DER
-//	85 MRZ (90 characters)
-//	86 CAN
-const (
-	imageMagic   = "LDSIMG"
-	imageVersion = 1
-)
-
-// ErrImageEncoding is wrapped by errors of the stored form.
-var ErrImageEncoding = errors.New("lds: stored chip image")
-
-// Encode writes the stored form of the image, AA private key included:
-// callers keep it only encrypted and clear it after use.
-func (im *Image) Encode() ([]byte, error) {
-	mrz, err := im.MRZ.String()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrImageEncoding, err)
-	}
-	out := append([]byte(imageMagic), imageVersion)
-	for _, f := range im.Files {
-		out = append(out, TLV(0xA0, TLV(0x80, []byte{byte(f.FID >> 8), byte(f.FID)}), TLV(0x81, []byte(f.Name)), TLV(0x82, f.Data))...)
-	}
-	if im.DG3 != nil {
-		out = append(out, TLV(0x83, im.DG3)...)
-	}
-	if im.AAKey != nil {
-		der := x509.MarshalPKCS1PrivateKey(im.AAKey)
-		out = append(out, TLV(0x84, der)...)
-		clear(der)
-	}
-	out = append(out, TLV(0x85, []byte(mrz))...)
-	out = append(out, TLV(0x86, []byte(im.CAN))...)
-	return out, nil
-}
-
-// DecodeImage reads the stored form written by Encode (version 1). The
-// image does not alias b: the caller may clear b at once.
-func DecodeImage(b []byte) (*Image, error) {
-	if len(b) < len(imageMagic)+1 || string(b[:len(imageMagic)]) != imageMagic {
-		return nil, fmt.Errorf("%w: not a stored image", ErrImageEncoding)
-	}
-	if v := b[len(imageMagic)]; v != imageVersion {
-		return nil, fmt.Errorf("%w: version %d, this program reads %d", ErrImageEncoding, v, imageVersion)
-	}
-	objs, err := ParseAll(b[len(imageMagic)+1:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrImageEncoding, err)
-	}
-	im := &Image{}
-	var haveMRZ bool
-	for _, o := range objs {
-		switch o.Tag {
-		case 0xA0:
-			parts, err := o.Children()
-			if err != nil {
-				return nil, fmt.Errorf("%w: file: %w", ErrImageEncoding, err)
-			}
-			fid, ok1 := Find(parts, 0x80)
-			name, ok2 := Find(parts, 0x81)
-			data, ok3 := Find(parts, 0x82)
-			if !ok1 || !ok2 || !ok3 || len(fid.Value) != 2 || len(parts) != 3 {
-				return nil, fmt.Errorf("%w: a file lacks its FID, name or data", ErrImageEncoding)
-			}
-			im.Files = append(im.Files, File{FID: FID(fid.Value[0])<<8 | FID(fid.Value[1]), Name: string(name.Value), Data: bytes.Clone(data.Value)})
-		case 0x83:
-			im.DG3 = bytes.Clone(o.Value)
-		case 0x84:
-			k, err := x509.ParsePKCS1PrivateKey(o.Value)
-			if err != nil {
-				return nil, fmt.Errorf("%w: AA key: %w", ErrImageEncoding, err)
-			}
-			im.AAKey = k
-		case 0x85:
-			m, err := ParseTD1(string(o.Value))
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrImageEncoding, err)
-			}
-			im.MRZ, haveMRZ = m, true
-		case 0x86:
-			im.CAN = string(o.Value)
-		default:
-			return nil, fmt.Errorf("%w: unknown element %X", ErrImageEncoding, o.Tag)
-		}
-	}
-	if !haveMRZ || len(im.Files) == 0 {
-		return nil, fmt.Errorf("%w: no MRZ or no files", ErrImageEncoding)
-	}
-	return im, nil
+	zero(k.Precomputed.Dp)
+	zero(k.Precomputed.Dq)
+	zero(k.Precomputed.Qinv)
 }
 
 // ErrImageNotJSON: an Image has no JSON form (it holds a private key).

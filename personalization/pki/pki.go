@@ -35,6 +35,13 @@ const (
 	DSFile         = "ds.pem"
 	DSKeyFile      = "ds-key.pem"
 	SignerConfFile = "signer.json" // when the DS key lives in a token
+	// SCP03File holds the TEST SCP03 master keys (file backend, 0600);
+	// SCP03ConfFile says where they are when they live in a token.
+	SCP03File     = "scp03-master.json"
+	SCP03ConfFile = "scp03.json"
+	// SCP03KVN is the key version of the TEST SCP03 master keys (that of
+	// the virtual cccd chips' product).
+	SCP03KVN = 0x30
 )
 
 // Options for Init.
@@ -85,7 +92,7 @@ func Init(o Options) error {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return fmt.Errorf("pki: %w", err)
 	}
-	outputs := []string{CSCAFile, DSFile, DSKeyFile, SignerConfFile}
+	outputs := []string{CSCAFile, DSFile, DSKeyFile, SignerConfFile, SCP03File, SCP03ConfFile}
 	if !o.Force {
 		for _, f := range outputs {
 			if _, err := os.Stat(filepath.Join(o.Dir, f)); err == nil {
@@ -162,10 +169,23 @@ func Init(o Options) error {
 		if conf.PINEnv == "" && conf.PINFile == "" {
 			conf.PINEnv = "STATION_DS_PIN"
 		}
+		// The SCP03 master keys of the cccd profile, beside the DS key.
+		if err := signer.GenerateSCP03PKCS11(ctx, "station-scp03", 16); err != nil {
+			return err
+		}
+		scp := signer.SCP03Config{Backend: "pkcs11", Module: o.PKCS11Module, TokenLabel: o.TokenLabel,
+			KeyLabel: "station-scp03", KVN: SCP03KVN, PINEnv: conf.PINEnv, PINFile: conf.PINFile}
+		b, _ := json.MarshalIndent(scp, "", "  ")
+		if err := os.WriteFile(filepath.Join(o.Dir, SCP03ConfFile), append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("pki: %w", err)
+		}
 	} else {
 		dsKey, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return fmt.Errorf("pki: DS key: %w", err)
+		}
+		if err := signer.WriteSCP03File(filepath.Join(o.Dir, SCP03File), SCP03KVN, 16); err != nil {
+			return fmt.Errorf("pki: %w", err)
 		}
 	}
 
@@ -255,6 +275,9 @@ type PKI struct {
 	Dir    string
 	CSCAs  []*x509.Certificate
 	Signer signer.Config // how to open the DS key
+	// SCP03 says how to open the SCP03 master keys (cccd profile); Backend
+	// is "" in a directory made before they existed.
+	SCP03 signer.SCP03Config
 }
 
 // Load reads a directory written by Init (or laid out the same way by
@@ -277,6 +300,18 @@ func Load(dir string) (*PKI, error) {
 		}
 	case errors.Is(err, os.ErrNotExist):
 		p.Signer = signer.Config{Backend: "file", KeyFile: filepath.Join(dir, DSKeyFile), CertFile: filepath.Join(dir, DSFile)}
+	default:
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	switch b, err := os.ReadFile(filepath.Join(dir, SCP03ConfFile)); {
+	case err == nil:
+		if err := json.Unmarshal(b, &p.SCP03); err != nil {
+			return nil, fmt.Errorf("pki: %s: %w", SCP03ConfFile, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		if _, err := os.Stat(filepath.Join(dir, SCP03File)); err == nil {
+			p.SCP03 = signer.SCP03Config{Backend: "file", File: filepath.Join(dir, SCP03File)}
+		}
 	default:
 		return nil, fmt.Errorf("pki: %w", err)
 	}

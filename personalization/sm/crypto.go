@@ -1,7 +1,11 @@
 // Package sm is the station's side of Basic Access Control and secure
 // messaging (ICAO Doc 9303 Part 11 §4.3, §9.7, §9.8): BAC key derivation
-// from the MRZ, mutual authentication, and the wrapping and unwrapping of
-// APDUs with 3DES encryption and the ISO/IEC 9797-1 retail MAC.
+// from the MRZ, mutual authentication, the key derivation function for 3DES
+// and AES, and the wrapping and unwrapping of APDUs with either cipher suite
+// — 3DES with the ISO/IEC 9797-1 retail MAC and an 8-byte send sequence
+// counter (BAC), AES-CBC with AES-CMAC and a 16-byte counter (PACE, Chip
+// Authentication). A Channel is a secure messaging session as a
+// pcsc.Transport: plain APDUs in, plain responses out.
 //
 // It is written independently of the virtual chip's implementation (package
 // pcsc/vcard/emrtd); both are pinned by ICAO's worked example.
@@ -57,10 +61,14 @@ func KeySeed(mrzInformation string) []byte {
 
 // Pad applies ISO/IEC 9797-1 padding method 2: 0x80 then zeros up to a
 // multiple of 8 bytes.
-func Pad(b []byte) []byte {
-	n := len(b) + 1
-	n += (8 - n%8) % 8
-	out := make([]byte, n)
+func Pad(b []byte) []byte { return PadBlock(b, 8) }
+
+// PadBlock applies ISO/IEC 9797-1 padding method 2 up to a multiple of n
+// bytes: the cipher's block, 8 for 3DES, 16 for AES (SCP03 uses it too).
+func PadBlock(b []byte, n int) []byte {
+	l := len(b) + 1
+	l += (n - l%n) % n
+	out := make([]byte, l)
 	copy(out, b)
 	out[len(b)] = 0x80
 	return out
@@ -69,9 +77,13 @@ func Pad(b []byte) []byte {
 // ErrPadding is returned when ISO/IEC 9797-1 method 2 padding is malformed.
 var ErrPadding = errors.New("sm: malformed padding")
 
-// Unpad removes ISO/IEC 9797-1 padding method 2.
-func Unpad(b []byte) ([]byte, error) {
-	for i := len(b) - 1; i >= 0 && i >= len(b)-8; i-- {
+// Unpad removes ISO/IEC 9797-1 padding method 2 of an 8-byte block.
+func Unpad(b []byte) ([]byte, error) { return UnpadBlock(b, 8) }
+
+// UnpadBlock removes ISO/IEC 9797-1 padding method 2 of an n-byte block:
+// the padding is 80 then at most n-1 zeros.
+func UnpadBlock(b []byte, n int) ([]byte, error) {
+	for i := len(b) - 1; i >= 0 && i >= len(b)-n; i-- {
 		switch b[i] {
 		case 0x00:
 			continue

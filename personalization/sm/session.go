@@ -2,28 +2,55 @@ package sm
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"errors"
 	"fmt"
+	"log/slog"
 )
 
-// Session is an established secure messaging session with 3DES keys (BAC).
-// It is not safe for concurrent use: commands and responses alternate.
+// Session is an established secure messaging session: session keys, a send
+// sequence counter, and a cipher suite — 3DES (BAC, NewSession) or AES
+// (PACE and Chip Authentication, NewAESSession). It is not safe for
+// concurrent use: commands and responses alternate.
 type Session struct {
 	enc, mac []byte
-	ssc      [8]byte
+	ssc      []byte // 8 bytes (3DES) or 16 (AES)
+	suite    suite
 }
 
-// NewSession starts secure messaging with session keys and a send sequence
-// counter.
+// NewSession starts 3DES secure messaging with session keys and a send
+// sequence counter (BAC: ICAO 9303-11 §9.8.6, SSC of §9.8.6.3).
 func NewSession(ksEnc, ksMac, ssc []byte) *Session {
-	s := &Session{enc: ksEnc, mac: ksMac}
-	copy(s.ssc[:], ssc)
+	s := &Session{enc: ksEnc, mac: ksMac, ssc: make([]byte, 8), suite: tdesSuite{encKey: ksEnc, macKey: ksMac}}
+	copy(s.ssc, ssc)
 	return s
 }
 
+// NewAESSession starts AES secure messaging with session keys of 16, 24 or
+// 32 bytes and the send sequence counter 0 (16 bytes), as after PACE and
+// after Chip Authentication (ICAO 9303-11 §9.8.7).
+func NewAESSession(ksEnc, ksMac []byte) (*Session, error) {
+	st, err := newAESSuite(ksEnc, ksMac)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{
+		enc:   bytes.Clone(ksEnc),
+		mac:   bytes.Clone(ksMac),
+		ssc:   make([]byte, st.sscLen()),
+		suite: st,
+	}, nil
+}
+
 // SSC returns the current send sequence counter.
-func (s *Session) SSC() []byte { return append([]byte(nil), s.ssc[:]...) }
+func (s *Session) SSC() []byte { return bytes.Clone(s.ssc) }
+
+// Suite names the cipher suite: "3DES" or "AES".
+func (s *Session) Suite() string { return s.suite.name() }
+
+// LogValue keeps the session keys out of logs.
+func (s *Session) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("suite", s.suite.name()), slog.String("keys", "[redacted]"))
+}
 
 func (s *Session) increment() {
 	for i := len(s.ssc) - 1; i >= 0; i-- {
@@ -35,7 +62,7 @@ func (s *Session) increment() {
 }
 
 // ErrSM: a protected response is malformed or its MAC does not verify. The
-// session is over; a new BAC is needed.
+// session is over; a new BAC or PACE is needed.
 var ErrSM = errors.New("sm: secure messaging response rejected")
 
 // Command is a plain command APDU to protect.
@@ -61,20 +88,32 @@ func tlv(tag byte, v []byte) []byte {
 }
 
 // Wrap protects a command (ICAO 9303-11 §9.8.4, §9.8.5): CLA with b4 b3 set
-// (0C), the data encrypted in DO'87' (padding-content indicator 01), Le in
-// DO'97', and DO'8E' the retail MAC over the send sequence counter, the
-// padded header and the data objects.
+// (0C); the data padded to the suite's block and encrypted, in DO'87' with
+// the padding-content indicator 01 for an even INS, in DO'85' without it for
+// an odd INS, whose data are BER-TLV (ISO/IEC 7816-4 §10.2: secure messaging
+// data objects); Le in DO'97' (one byte, or two for extended length); and DO'8E' the MAC over the send sequence counter, the padded
+// header and the data objects. The protected APDU is extended when the plain
+// one asks for it (Extended, Ne > 256) or when its data no longer fit a
+// short Lc; its Le is 00 (0000 extended): all protected response data.
 func (s *Session) Wrap(c Command) ([]byte, error) {
+	if c.Ne < 0 || c.Ne > 65536 || len(c.Data) > 0xFFFF {
+		return nil, fmt.Errorf("sm: command with Nc = %d, Ne = %d", len(c.Data), c.Ne)
+	}
 	s.increment()
+	bs := s.suite.blockSize()
 	cla := c.CLA | 0x0C
-	header := Pad([]byte{cla, c.INS, c.P1, c.P2})
-	var do87, do97 []byte
+	header := PadBlock([]byte{cla, c.INS, c.P1, c.P2}, bs)
+	var doData, do97 []byte
 	if len(c.Data) > 0 {
-		enc, err := Encrypt3DES(s.enc, Pad(c.Data))
+		enc, err := s.suite.encrypt(s.ssc, PadBlock(c.Data, bs))
 		if err != nil {
 			return nil, err
 		}
-		do87 = tlv(0x87, append([]byte{0x01}, enc...))
+		if c.INS&1 == 1 {
+			doData = tlv(0x85, enc)
+		} else {
+			doData = tlv(0x87, append([]byte{0x01}, enc...))
+		}
 	}
 	extended := c.Extended || c.Ne > 256
 	if c.Ne > 0 {
@@ -89,16 +128,19 @@ func (s *Session) Wrap(c Command) ([]byte, error) {
 			do97 = []byte{0x97, 0x02, byte(c.Ne >> 8), byte(c.Ne)}
 		}
 	}
-	m := make([]byte, 0, 8+len(header)+len(do87)+len(do97))
-	m = append(append(append(append(m, s.ssc[:]...), header...), do87...), do97...)
-	cc, err := RetailMAC(s.mac, m)
+	m := make([]byte, 0, len(header)+len(doData)+len(do97))
+	m = append(append(append(m, header...), doData...), do97...)
+	cc, err := s.suite.mac(s.ssc, m)
 	if err != nil {
 		return nil, err
 	}
-	body := append(append(append([]byte{}, do87...), do97...), 0x8E, 0x08)
+	body := append(append(append([]byte{}, doData...), do97...), 0x8E, 0x08)
 	body = append(body, cc...)
 	if len(body) > 255 {
 		extended = true
+	}
+	if len(body) > 0xFFFF {
+		return nil, fmt.Errorf("sm: protected command of %d bytes", len(body))
 	}
 	apdu := []byte{cla, c.INS, c.P1, c.P2}
 	if extended {
@@ -112,10 +154,11 @@ func (s *Session) Wrap(c Command) ([]byte, error) {
 }
 
 // Unwrap checks and decrypts a protected response (ICAO 9303-11 §9.8.6):
-// DO'87' (optional), DO'99' (the status word), DO'8E' (the MAC over the SSC
-// and both). It returns the plain data and the protected status word. A
-// response carried in plain (the chip ended the session, e.g. 6987/6988) is
-// ErrSM with that status word.
+// DO'87' (or DO'85', optional), DO'99' (the status word), DO'8E' (the MAC
+// over the SSC and both). It returns the plain data and the protected status
+// word — an error status word comes back protected too, and is returned with
+// a nil error. A response carried in plain (the chip ended the session, e.g.
+// 6987/6988) is ErrSM with that status word.
 func (s *Session) Unwrap(resp []byte) ([]byte, uint16, error) {
 	s.increment()
 	if len(resp) < 2 {
@@ -126,7 +169,8 @@ func (s *Session) Unwrap(resp []byte) ([]byte, uint16, error) {
 	if len(body) == 0 {
 		return nil, outer, fmt.Errorf("%w: status %04X in plain (the chip ended secure messaging)", ErrSM, outer)
 	}
-	var do87, do99, mac []byte
+	var cryptogram, do99, mac []byte
+	var padIndicator bool
 	var macInput []byte
 	for len(body) > 0 {
 		if len(body) < 2 {
@@ -155,11 +199,11 @@ func (s *Session) Unwrap(resp []byte) ([]byte, uint16, error) {
 		}
 		obj, v := body[:hl+n], body[hl:hl+n]
 		switch tag {
-		case 0x87:
-			if do87 != nil || do99 != nil || mac != nil {
+		case 0x87, 0x85:
+			if cryptogram != nil || do99 != nil || mac != nil {
 				return nil, outer, fmt.Errorf("%w: data objects out of order", ErrSM)
 			}
-			do87 = v
+			cryptogram, padIndicator = v, tag == 0x87
 			macInput = append(macInput, obj...)
 		case 0x99:
 			if do99 != nil || mac != nil {
@@ -183,38 +227,48 @@ func (s *Session) Unwrap(resp []byte) ([]byte, uint16, error) {
 	if len(do99) != 2 {
 		return nil, outer, fmt.Errorf("%w: no DO'99' status word", ErrSM)
 	}
-	want, err := RetailMAC(s.mac, append(append([]byte{}, s.ssc[:]...), macInput...))
+	want, err := s.suite.mac(s.ssc, macInput)
 	if err != nil {
 		return nil, outer, err
 	}
-	if subtle.ConstantTimeCompare(want, mac) != 1 {
+	if !macEqual(want, mac) {
 		return nil, outer, fmt.Errorf("%w: MAC does not verify", ErrSM)
 	}
 	sw := uint16(do99[0])<<8 | uint16(do99[1])
-	if do87 == nil {
+	if cryptogram == nil {
 		return nil, sw, nil
 	}
-	if len(do87) < 9 || do87[0] != 0x01 {
-		return nil, sw, fmt.Errorf("%w: DO'87' without padding indicator 01", ErrSM)
+	if padIndicator {
+		if len(cryptogram) < 1 || cryptogram[0] != 0x01 {
+			return nil, sw, fmt.Errorf("%w: DO'87' without padding indicator 01", ErrSM)
+		}
+		cryptogram = cryptogram[1:]
 	}
-	plain, err := Decrypt3DES(s.enc, do87[1:])
+	bs := s.suite.blockSize()
+	if len(cryptogram) == 0 || len(cryptogram)%bs != 0 {
+		return nil, sw, fmt.Errorf("%w: cryptogram of %d bytes is not whole %s blocks", ErrSM, len(cryptogram), s.suite.name())
+	}
+	plain, err := s.suite.decrypt(s.ssc, cryptogram)
 	if err != nil {
 		return nil, sw, fmt.Errorf("%w: %w", ErrSM, err)
 	}
-	data, err := Unpad(plain)
+	data, err := UnpadBlock(plain, bs)
 	if err != nil {
 		return nil, sw, fmt.Errorf("%w: %w", ErrSM, err)
 	}
 	return bytes.Clone(data), sw, nil
 }
 
-// MaxPlainResponse is the most plain data one protected response can carry
-// within maxResponse bytes (the whole response APDU, SW included): DO'87'
-// with its indicator and padding, DO'99', DO'8E' and the SW.
-func MaxPlainResponse(maxResponse int) int {
+// MaxPlainResponse is the most plain data one protected 3DES response can
+// carry within maxResponse bytes (the whole response APDU, SW included):
+// DO'87' with its indicator and padding, DO'99', DO'8E' and the SW. For a
+// Channel of either suite, see (*Channel).MaxPlainResponse.
+func MaxPlainResponse(maxResponse int) int { return maxPlainResponse(maxResponse, 8) }
+
+func maxPlainResponse(maxResponse, blockSize int) int {
 	for n := maxResponse; n > 0; n-- {
-		p := (n/8 + 1) * 8 // padded length
-		l := p + 1         // with the indicator byte
+		p := (n/blockSize + 1) * blockSize // padded length
+		l := p + 1                         // with the indicator byte
 		hdr := 2
 		switch {
 		case l > 0xFF:

@@ -21,16 +21,47 @@ import (
 	"github.com/cccd-station/station/pcsc/vcard"
 	"github.com/cccd-station/station/pcsc/vcard/emrtd"
 	"github.com/cccd-station/station/personalization/pki"
+	"github.com/cccd-station/station/personalization/signer"
 	"github.com/cccd-station/station/queue"
 	"github.com/cccd-station/station/station"
 )
 
-// EnsurePKI creates a TEST PKI in dir unless one is there, and loads it.
+// ChipsFor is the rack's model and SCP03 keys for a profile's demo: cccd
+// chips holding the TEST SCP03 master keys of the PKI (a file), or the
+// JMRTD applet's.
+func ChipsFor(profile string, p *pki.PKI, o *RackOptions) error {
+	if profile != "cccd" {
+		return nil
+	}
+	if p.SCP03.Backend != "file" {
+		return fmt.Errorf("demo: the cccd chips need the PKI's SCP03 master keys in a file (%s)", pki.SCP03File)
+	}
+	kvn, enc, mac, dek, err := signer.SCP03FileKeys(p.SCP03.File)
+	if err != nil {
+		return err
+	}
+	m, err := emrtd.NewSCP03Master(kvn, enc, mac, dek)
+	if err != nil {
+		return err
+	}
+	o.Model, o.SCP03 = emrtd.ModelCCCD, &m
+	return nil
+}
+
+// EnsurePKI creates a TEST PKI in dir unless one is there, and loads it. A
+// PKI made before the cccd profile gets its TEST SCP03 master keys.
 func EnsurePKI(dir string) (*pki.PKI, error) {
 	if _, err := os.Stat(filepath.Join(dir, pki.CSCAFile)); errors.Is(err, os.ErrNotExist) {
 		if err := pki.Init(pki.Options{Dir: dir, Station: "demo"}); err != nil {
 			return nil, err
 		}
+	}
+	p, err := pki.Load(dir)
+	if err != nil || p.SCP03.Backend != "" {
+		return p, err
+	}
+	if err := signer.WriteSCP03File(filepath.Join(dir, pki.SCP03File), pki.SCP03KVN, 16); err != nil {
+		return nil, err
 	}
 	return pki.Load(dir)
 }
@@ -47,8 +78,11 @@ type Rack struct {
 
 // RackOptions shape the virtual readers.
 type RackOptions struct {
-	Readers int           // default 4
-	Model   emrtd.Model   // default ext144
+	Readers int         // default 4
+	Model   emrtd.Model // default ext144
+	// SCP03 are the master keys cccd chips diversify their keys from (the
+	// station's TEST keys, from its PKI).
+	SCP03   *emrtd.SCP03Master
 	Latency emrtd.Latency // default off
 	SaveDir string        // written cards are saved here as <serial>.json
 	// Keep: how many saved cards SaveDir keeps, the newest (default 200):
@@ -99,6 +133,9 @@ func NewRack(ctx context.Context, o RackOptions) *Rack {
 			var opts []emrtd.Option
 			if !o.Latency.IsZero() {
 				opts = append(opts, emrtd.WithLatency(o.Latency))
+			}
+			if o.SCP03 != nil {
+				opts = append(opts, emrtd.WithSCP03Master(*o.SCP03))
 			}
 			return emrtd.New(o.Model, opts...), nil
 		}

@@ -12,7 +12,8 @@ const (
 	swWrongLength         uint16 = 0x6700 // wrong length (Lc, or an APDU of no valid case)
 	swChannelUnsupported  uint16 = 0x6881 // logical channel not supported (only the basic channel is open)
 	swSMNotSupported      uint16 = 0x6882 // a protected APDU without a BAC session, or an SM format the chip lacks
-	swChainingUnsupported uint16 = 0x6884 // command chaining for an INS other than PUT DATA
+	swLastCommandExpected uint16 = 0x6883 // a chained command where the last of the chain was expected
+	swChainingUnsupported uint16 = 0x6884 // command chaining for an INS other than PUT DATA (cccd: GENERAL AUTHENTICATE)
 	swSecurityStatus      uint16 = 0x6982
 	swConditionsOfUse     uint16 = 0x6985
 	swNoCurrentEF         uint16 = 0x6986

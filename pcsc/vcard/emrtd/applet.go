@@ -70,19 +70,10 @@ func (c *Chip) passport(cmd command, u *Usage) ([]byte, error) {
 		}
 		return respond(data, sw), nil
 	}
-	if c.sm == nil {
-		return status(swSMNotSupported), nil
+	inner, refused := c.unwrapSM(cmd)
+	if refused != nil {
+		return refused, nil
 	}
-	inner, sw := c.sm.unwrap(cmd)
-	if sw != swOK {
-		c.endSession("secure messaging error")
-		return status(sw), nil
-	}
-	le := "-"
-	if inner.hasLe {
-		le = fmt.Sprint(inner.ne)
-	}
-	c.traceInner = fmt.Sprintf("SM %s Lc=%d Le=%s", inner.header(), len(inner.data), le)
 	room := maxPlainFor(min(cmd.neOrDefault(), c.model.MaxResponseData))
 	data, sw, err := c.applet(inner, true, room, u)
 	if err != nil {
@@ -94,13 +85,38 @@ func (c *Chip) passport(cmd command, u *Usage) ([]byte, error) {
 	return c.sm.wrap(data, sw), nil
 }
 
-// endSession drops the secure messaging session: the chip needs BAC again.
+// unwrapSM unwraps a command protected by the reader's secure messaging
+// (ICAO 9303-11 §9.8) and traces it; when it cannot (no session, or a
+// protection error, which ends the session) the response to send instead
+// is returned.
+func (c *Chip) unwrapSM(cmd command) (command, []byte) {
+	if c.sm == nil {
+		return command{}, status(swSMNotSupported)
+	}
+	inner, sw := c.sm.unwrap(cmd)
+	if sw != swOK {
+		c.endSession("secure messaging error")
+		return command{}, status(sw)
+	}
+	le := "-"
+	if inner.hasLe {
+		le = fmt.Sprint(inner.ne)
+	}
+	c.traceInner = fmt.Sprintf("SM %s Lc=%d Le=%s", inner.header(), len(inner.data), le)
+	return inner, nil
+}
+
+// endSession drops the secure messaging session: the chip needs BAC (or
+// PACE) again.
 func (c *Chip) endSession(why string) {
 	if c.sm != nil {
 		c.tracef("secure messaging ended: %s", why)
 	}
 	c.sm = nil
+	c.smNext = nil
 	c.challenge = nil
+	c.caReady = false
+	c.pace = nil
 }
 
 // applet runs one (unwrapped) command in the applet. room is the largest
@@ -416,18 +432,28 @@ func (c *Chip) createFile(cmd command, u *Usage) ([]byte, uint16) {
 	}
 	size := int(d[2])<<8 | int(d[3])
 	fid := uint16(d[4])<<8 | uint16(d[5])
-	if size == 0 || size > maxFileSize || !creatableFID(fid) {
+	if !creatableFID(fid) {
 		return nil, swWrongData
 	}
+	return nil, c.allocateFile(fid, size, u)
+}
+
+// allocateFile creates an EF of size bytes, zero-filled in EEPROM (both
+// models' CREATE FILE): 6A80 for a size of 0 or above the largest file,
+// 6A89 for a FID that exists, 6A84 when the memory is full.
+func (c *Chip) allocateFile(fid uint16, size int, u *Usage) uint16 {
+	if size == 0 || size > maxFileSize {
+		return swWrongData
+	}
 	if _, ok := c.files[fid]; ok {
-		return nil, swFileExists
+		return swFileExists
 	}
 	if c.filesSize()+size > c.model.FileCapacity() {
-		return nil, swNotEnoughMemory
+		return swNotEnoughMemory
 	}
 	c.files[fid] = make([]byte, size)
 	u.EEPROMBytes += size
-	return nil, swOK
+	return swOK
 }
 
 func (c *Chip) filesSize() int {
@@ -544,4 +570,5 @@ func (c *Chip) putMRZ(cmd command, u *Usage) ([]byte, uint16) {
 func (c *Chip) setMRZ(m keySeedInput) {
 	c.mrz = &m
 	c.kEnc, c.kMac = m.bacKeys()
+	c.kPiMRZ = m.paceKey()
 }

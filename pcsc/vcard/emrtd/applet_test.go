@@ -601,7 +601,7 @@ func TestExtendedLengthOnlyWhereTheModelDeclaresIt(t *testing.T) {
 // TestEEPROMCapacityIsEnforced fills each model's file capacity exactly and
 // checks that one more byte is refused with 6A84.
 func TestEEPROMCapacityIsEnforced(t *testing.T) {
-	for _, m := range Models {
+	for _, m := range modelsWith(CommandSetJMRTD) { // cccd: TestCCCDEEPROMCapacityIsEnforced
 		t.Run(m.Name, func(t *testing.T) {
 			r := newReader(t, New(m))
 			r.selectApplet()

@@ -17,6 +17,8 @@ func reportChipTime(b *testing.B, c *Chip, before Usage) {
 	u.BytesOut -= before.BytesOut
 	u.EEPROMBytes -= before.EEPROMBytes
 	u.Keys -= before.Keys
+	u.ECKeyGens -= before.ECKeyGens
+	u.ECOps -= before.ECOps
 	for bits, n := range before.RSAOps {
 		u.RSAOps[bits] -= n
 	}
@@ -150,7 +152,7 @@ func BenchmarkInternalAuthenticate(b *testing.B) {
 // KB) in plain, read it back, MRZ key seed, AA key, lock, reset, BAC, read
 // every readable file under SM, Active Authentication.
 func BenchmarkPersonalizeAndVerify(b *testing.B) {
-	for _, m := range Models {
+	for _, m := range modelsWith(CommandSetJMRTD) { // cccd: BenchmarkPersonalizeAndVerifyCCCD
 		b.Run(m.Name, func(b *testing.B) {
 			img := testImage(testKey(b, 1024))
 			var total Usage
@@ -188,4 +190,46 @@ func itoa(n int) string {
 		b = append([]byte{byte('0' + n%10)}, b...)
 	}
 	return string(b)
+}
+
+// BenchmarkPersonalizeAndVerifyCCCD is a whole cccd card: the station's
+// SCP03 script (the test image, ≈ 28 KB, DG2 at 20,000 bytes; both keys
+// generated on the chip; read back), ACTIVATE FILE, reset, PACE with the
+// CAN, every readable file under secure messaging, Active Authentication,
+// Chip Authentication. chip-ms/op is dominated by the two key generations
+// (PerECKeyGen) and the EC operations (PerECOp).
+func BenchmarkPersonalizeAndVerifyCCCD(b *testing.B) {
+	var total Usage
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c, img, res := personalizedCCCD(b)
+		h := newCCCDHost(b, c)
+		h.mustPACE(pacePasswordCAN, paceKeyOf(pacePasswordCAN, img.mrz, img.can))
+		h.smExpect("SELECT", 0xA4, 0x04, 0x0C, AIDPassport, 0, swOK)
+		for _, fid := range []uint16{0x011E, 0x0101, 0x0102, 0x010D, 0x010E, 0x010F, 0x011D} {
+			h.smReadFile(fid)
+		}
+		h.activeAuthentication(res.aaPub, img.aaCurve)
+		h.chipAuthentication(res.caPub, img.caCurve, false)
+		total.add(c.Usage())
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(LatencyRealistic.Cost(total))/float64(time.Millisecond)/float64(b.N), "chip-ms/op")
+}
+
+// BenchmarkPACE is PACE with the CAN (brainpoolP256r1, Generic Mapping),
+// both sides: five scalar multiplications on the chip, four on the
+// terminal.
+func BenchmarkPACE(b *testing.B) {
+	c, img, _ := personalizedCCCD(b)
+	h := newCCCDHost(b, c)
+	kPi := paceKeyOf(pacePasswordCAN, img.mrz, img.can)
+	before := c.Usage()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.Reset()
+		h.mustPACE(pacePasswordCAN, kPi)
+	}
+	b.StopTimer()
+	reportChipTime(b, c, before)
 }

@@ -27,12 +27,14 @@ var (
 type application int
 
 const (
-	appCardManager application = iota // selected after power-on and reset
+	appCardManager application = iota // selected after power-on and reset (JMRTD models)
 	appPassport
+	appMF // cccd: the MF is the current DF after power-on and reset (cccd.md §1)
 )
 
 // Chip is a virtual eMRTD chip: a Java Card with a GlobalPlatform card manager
-// and the JMRTD passport applet. It implements vcard.Persistent.
+// and the JMRTD passport applet, or the cccd chip (its model's CommandSet).
+// It implements vcard.Persistent.
 //
 // Process must be called from one goroutine at a time (one reader owns the
 // card); Serial, Written, Locked, Usage and MarshalJSON may be called from
@@ -53,7 +55,20 @@ type Chip struct {
 	kEnc   []byte // derived from mrz
 	kMac   []byte
 	aa     aaKey
-	locked bool
+	locked bool // JMRTD: LOCK done; cccd: operational (ACTIVATE FILE done)
+
+	// Persistent state of the cccd model (cccd.md).
+	can     string // the card access number, 6 digits
+	kPiMRZ  []byte // K_π of the MRZ (ICAO 9303-11 §9.7.3), derived from mrz
+	kPiCAN  []byte // K_π of the CAN, derived from can
+	caKey   *ecKey // key reference 01: Chip Authentication (ECDH)
+	aaEC    *ecKey // key reference 02: Active Authentication (ECDSA)
+	scpKeys scp03Keys
+	scpSeq  uint32 // SCP03 sequence counter (3 bytes), +1 per INITIALIZE UPDATE
+	// scpAID is the AID in the pseudo-random card challenge: the eMRTD
+	// application's (configuration, not state; the SCP03 known-answer test
+	// sets the vector's).
+	scpAID []byte
 
 	// Volatile state (RAM), cleared by Reset and PowerOff.
 	app         application
@@ -63,6 +78,14 @@ type Chip struct {
 	sm          *smSession
 	chain       chainState
 	removed     bool
+	// cccd: SCP03 after INITIALIZE UPDATE (scpInit) and once authenticated
+	// (scp); PACE in progress; Chip Authentication set up by MSE; the
+	// session Chip Authentication starts after its answer.
+	scpInit *scp03Session
+	scp     *scp03Session
+	pace    *paceState
+	caReady bool
+	smNext  *smSession
 
 	// Bookkeeping.
 	apdus       int
@@ -90,6 +113,7 @@ var _ vcard.Persistent = (*Chip)(nil)
 type config struct {
 	latency  Latency
 	faults   Faults
+	scp03    SCP03Master
 	trace    io.Writer
 	rand     io.Reader
 	serial   uint32
@@ -136,7 +160,7 @@ func New(model Model, opts ...Option) *Chip {
 		cfg.serial, cfg.batch = nextSerial()
 	}
 	model.ATR = append([]byte(nil), model.ATR...)
-	return &Chip{
+	c := &Chip{
 		model:   model,
 		latency: cfg.latency,
 		faults:  cfg.faults,
@@ -145,6 +169,25 @@ func New(model Model, opts ...Option) *Chip {
 		cplc:    newCPLC(model, cfg.serial, cfg.batch),
 		files:   make(map[uint16][]byte),
 	}
+	if c.cccdModel() {
+		// The chip diversifies its static SCP03 keys from the master keys
+		// with its own serial (cccd.md §3).
+		c.scpKeys = cfg.scp03.diversify(c.diversificationData())
+		c.scpAID = clone(AIDPassport)
+	}
+	c.clearVolatile()
+	return c
+}
+
+// cccdModel reports whether the chip runs the cccd command set.
+func (c *Chip) cccdModel() bool { return c.model.CommandSet == CommandSetCCCD }
+
+// diversificationData is the SCP03 key diversification data: the chip
+// serial's 10 bytes, CPLC 0-3 ‖ 12-17 (cccd.md §1, §3).
+func (c *Chip) diversificationData() []byte {
+	d := make([]byte, 0, 10)
+	d = append(d, c.cplc[0:4]...)
+	return append(d, c.cplc[cplcICSerialNumber:cplcICBatchID+2]...)
 }
 
 // ATR returns the model's answer-to-reset.
@@ -161,7 +204,8 @@ func (c *Chip) Model() Model {
 // been pulled out): volatile state starts cleared.
 func (c *Chip) PowerOn() { c.powerEvent("power on") }
 
-// PowerOff clears the volatile state; files, keys and the lock stay.
+// PowerOff clears the volatile state; files, keys, the lock (life cycle)
+// and the SCP03 sequence counter stay.
 func (c *Chip) PowerOff() { c.powerEvent("power off") }
 
 // Reset is a warm reset: like PowerOff then PowerOn.
@@ -176,14 +220,23 @@ func (c *Chip) powerEvent(what string) {
 }
 
 // clearVolatile is what the loss of power does to RAM (Java Card
-// CLEAR_ON_RESET): card manager selected, no file, no challenge, no secure
-// messaging, no chain.
+// CLEAR_ON_RESET): card manager selected (cccd: the MF current), no file,
+// no challenge, no secure messaging, no SCP03 session, no PACE or Chip
+// Authentication in progress, no chain.
 func (c *Chip) clearVolatile() {
 	c.app = appCardManager
+	if c.cccdModel() {
+		c.app = appMF
+	}
 	c.hasSelected = false
 	c.challenge = nil
 	c.sm = nil
 	c.chain = chainState{}
+	c.scpInit = nil
+	c.scp = nil
+	c.pace = nil
+	c.caReady = false
+	c.smNext = nil
 }
 
 // pullOut is the card leaving the reader mid-command.
@@ -209,10 +262,12 @@ func (c *Chip) Written() bool {
 }
 
 func (c *Chip) written() bool {
-	return len(c.files) > 0 || c.mrz != nil || len(c.aa.modulus) > 0 || len(c.aa.exponent) > 0 || c.locked
+	return len(c.files) > 0 || c.mrz != nil || len(c.aa.modulus) > 0 || len(c.aa.exponent) > 0 || c.locked ||
+		c.can != "" || c.caKey != nil || c.aaEC != nil
 }
 
-// Locked reports whether the applet has been locked (PUT DATA DE AD).
+// Locked reports whether the applet has been locked (PUT DATA DE AD) or,
+// on the cccd model, made operational (ACTIVATE FILE).
 func (c *Chip) Locked() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -283,6 +338,8 @@ func (c *Chip) process(raw []byte, u *Usage) ([]byte, error) {
 		resp = status(swWrongLength)
 	case len(cmd.data) > c.model.MaxCommandData:
 		resp = status(swWrongLength)
+	case c.cccdModel():
+		resp, err = c.cccd(cmd, u)
 	case cmd.cla == 0x00 && cmd.ins == 0xA4 && cmd.p1 == 0x04:
 		// Application selection belongs to the Java Card runtime
 		// environment (SELECT FILE by DF name on the basic channel).
@@ -347,22 +404,28 @@ func (c *Chip) cardManager(cmd command) []byte {
 		return status(unsupportedCLA(cmd.cla))
 	}
 	switch cmd.ins {
-	case 0xCA: // GET DATA (GP Card Specification §11.3)
-		if len(cmd.data) != 0 {
-			return status(swWrongLength)
-		}
-		if cmd.p1p2() != 0x9F7F {
-			return status(swRefDataNotFound)
-		}
-		resp := appendTLV(nil, 0x9F7F, c.cplc[:])
-		if cmd.neOrDefault() < len(resp) {
-			return status(swWrongLe(len(resp)))
-		}
-		return respond(resp, swOK)
+	case 0xCA:
+		return respond(c.getData(cmd))
 	case 0xA4:
 		return c.selectFileNoFS(cmd)
 	}
 	return status(swINSNotSupported)
+}
+
+// getData is GET DATA (GP Card Specification §11.3) of the CPLC, tag 9F7F
+// (9F 7F 2A + 42 bytes; Le short of 45 bytes 6C2D); other tags 6A88.
+func (c *Chip) getData(cmd command) ([]byte, uint16) {
+	if len(cmd.data) != 0 {
+		return nil, swWrongLength
+	}
+	if cmd.p1p2() != 0x9F7F {
+		return nil, swRefDataNotFound
+	}
+	resp := appendTLV(nil, 0x9F7F, c.cplc[:])
+	if cmd.neOrDefault() < len(resp) {
+		return nil, swWrongLe(len(resp))
+	}
+	return resp, swOK
 }
 
 // selectFileNoFS is SELECT FILE other than by DF name (ISO/IEC 7816-4

@@ -74,32 +74,10 @@ func cbcDecrypt(b cipher.Block, data []byte) []byte {
 	return out
 }
 
-// pad appends ISO/IEC 9797-1 padding method 2: 80 then 00 up to a multiple of
-// 8 bytes (always at least one byte).
-func pad(b []byte) []byte {
-	out := make([]byte, len(b), len(b)+8)
-	copy(out, b)
-	out = append(out, 0x80)
-	for len(out)%8 != 0 {
-		out = append(out, 0x00)
-	}
-	return out
-}
+// pad and unpad are ISO/IEC 9797-1 padding method 2 for DES's 8-byte block.
+func pad(b []byte) []byte { return padBlock(b, 8) }
 
-// unpad removes ISO/IEC 9797-1 padding method 2.
-func unpad(b []byte) ([]byte, bool) {
-	for i := len(b) - 1; i >= 0 && i >= len(b)-8; i-- {
-		switch b[i] {
-		case 0x00:
-			continue
-		case 0x80:
-			return b[:i], true
-		default:
-			return nil, false
-		}
-	}
-	return nil, false
-}
+func unpad(b []byte) ([]byte, bool) { return unpadBlock(b, 8) }
 
 // retailMAC is ISO/IEC 9797-1 MAC algorithm 3 with DES (the "retail MAC"):
 // DES-CBC with K_a over every block, then the last block decrypted with K_b

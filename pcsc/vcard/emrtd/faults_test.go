@@ -48,7 +48,7 @@ func TestMemoryFailureAnswers6581AndWritesNothing(t *testing.T) {
 		{"the faulty file", InFile(0x0102, 50), 0x0102, 0, 100, true},
 		{"another file", InFile(0x0102, 50), 0x0101, 0, 100, false},
 	} {
-		for _, m := range Models {
+		for _, m := range modelsWith(CommandSetJMRTD) { // cccd: cccd_faults_test.go
 			t.Run(m.Name+" "+tc.name, func(t *testing.T) {
 				c := New(m, WithFaults(Faults{MemoryFailure: tc.fault}))
 				r := newReader(t, c)
@@ -79,7 +79,7 @@ func TestMemoryFailureAnswers6581AndWritesNothing(t *testing.T) {
 }
 
 func TestTearWritesOnlyTheBytesBeforeTheOffset(t *testing.T) {
-	for _, m := range Models {
+	for _, m := range modelsWith(CommandSetJMRTD) { // cccd: cccd_faults_test.go
 		t.Run(m.Name, func(t *testing.T) {
 			c := New(m, WithFaults(Faults{Tear: InFile(0x0102, 300)}))
 			r := newReader(t, c)

@@ -9,6 +9,19 @@ import (
 	"testing"
 )
 
+// modelsWith lists the models of one command set: the JMRTD-specific tests
+// (CREATE FILE 63 04 in plain, LOCK) run on the JMRTD models; the cccd model
+// has its own.
+func modelsWith(cs CommandSet) []Model {
+	var out []Model
+	for _, m := range Models {
+		if m.CommandSet == cs {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func rsaPublic(pub *rsa.PublicKey, sig []byte) []byte {
 	k := (pub.N.BitLen() + 7) / 8
 	m := new(big.Int).Exp(new(big.Int).SetBytes(sig), big.NewInt(int64(pub.E)), pub.N)

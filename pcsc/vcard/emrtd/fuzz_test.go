@@ -1,6 +1,7 @@
 package emrtd
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -22,7 +23,14 @@ import (
 //	         (ext144), so the fuzzer reaches the handlers under SM
 //	state 4  personalized, not locked, with faults (removal, memory
 //	         failure, tear) (ext144)
-const fuzzStates = 5
+//	state 5  cccd, blank, the application selected, SCP03 at level 33:
+//	         every APDU is wrapped by the test station
+//	state 6  cccd, operational, the application selected, AES secure
+//	         messaging as after PACE: every APDU is wrapped by the test
+//	         reader (until Chip Authentication changes the keys)
+//	state 7  cccd, blank, at power-on, plain
+//	state 8  cccd, operational, at power-on, plain
+const fuzzStates = 9
 
 var fuzzSaved struct {
 	once             sync.Once
@@ -93,6 +101,22 @@ func fuzzSeeds() [][]byte {
 			selectFileAPDU(0x0102), updateBinaryAPDU(0, make([]byte, 40)), readBinaryAPDU(0, 0)),
 		{2, 0, 4, 0, 0xA4, 0x04}, // truncated APDUs
 		{1, 0xFF, 0xFF, 0x00},
+		fuzzInput(5, buildAPDU(0, 0xE0, 0, 0, fcp(0x011E, 40), 0, false), selectFileAPDU(0x011E),
+			updateBinaryAPDU(0, make([]byte, 40)), readBinaryAPDU(0, 0),
+			buildAPDU(0, 0x47, 0x80, 0, generateAPDUData(1, curveP256), 256, false),
+			buildAPDU(0, 0xDA, 0, 0x63, canData("123456"), 0, false), []byte{0x00, 0x44, 0x00, 0x00}),
+		fuzzInput(6, selectFileAPDU(0x011E), readBinaryAPDU(0, 0), buildAPDU(0, 0x88, 0, 0, make([]byte, 8), 256, false),
+			buildAPDU(0, 0x22, 0x41, 0xA4, appendTLV(nil, 0x80, oidCA), 0, false),
+			buildAPDU(0, 0x86, 0, 0, appendTLV(nil, 0x7C, appendTLV(nil, 0x80, brainpoolG())), 256, false),
+			selectFileAPDU(0x0101)),
+		fuzzInput(7, []byte{0x80, 0xCA, 0x9F, 0x7F, 0x00}, selectFileAPDU(0x011C), selApplet,
+			buildAPDU(0x80, 0x50, 0x30, 0, make([]byte, 8), 256, false),
+			buildAPDU(0x84, 0x82, 0x33, 0, make([]byte, 16), 0, false), buildAPDU(0, 0xE0, 0, 0, fcp(0x0101, 10), 0, false)),
+		fuzzInput(8, selectFileAPDU(0x011C), readBinaryAPDU(0, 0),
+			buildAPDU(0, 0x22, 0xC1, 0xA4, unhexMust("800A04007F00070202040202830102"), 0, false),
+			buildAPDU(0x10, 0x86, 0, 0, []byte{0x7C, 0x00}, 256, false),
+			buildAPDU(0x10, 0x86, 0, 0, appendTLV(nil, 0x7C, appendTLV(nil, 0x81, brainpoolG())), 256, false),
+			[]byte{0x00, 0xA4, 0x00, 0x0C, 0x02, 0x3F, 0x00}),
 	}
 }
 
@@ -123,14 +147,29 @@ func FuzzProcess(f *testing.F) {
 			c = mustLoad(t, unlocked)
 		case 4:
 			c = mustLoad(t, unlocked, WithFaults(Faults{RemoveAfter: 9, MemoryFailure: AnyFile(10), Tear: AnyFile(100)}))
+		case 5, 7:
+			c = New(ModelCCCD, WithSerial(5, 5))
+		case 6, 8:
+			c, _ = operationalCCCD(t)
 		}
 		r := newReader(t, c)
-		if state == 3 {
+		h := newCCCDHost(t, c)
+		switch state {
+		case 3:
 			r.selectApplet()
 			r.expect("LOCK", lockAPDU(), swOK)
 			r.mustBAC(img.mrz)
-		} else if state != 0 {
+		case 1, 2, 4:
 			r.selectApplet()
+		case 5:
+			h.selectApplication()
+			h.mustOpenSCP03(c.scpKeys)
+		case 6:
+			// The session PACE would leave, set directly (PACE has its own
+			// tests; running it costs ~10 brainpool multiplications).
+			ksEnc, ksMac := bytes.Repeat([]byte{0x11}, 16), bytes.Repeat([]byte{0x22}, 16)
+			h.selectApplication()
+			c.sm, h.sm = newAESSMSession(ksEnc, ksMac), newHostSMAES(ksEnc, ksMac)
 		}
 		m := c.Model()
 		rest := in[1:]
@@ -139,13 +178,21 @@ func FuzzProcess(f *testing.F) {
 			apdu := rest[2 : 2+l]
 			rest = rest[2+l:]
 
-			wrapped := false
-			if state == 3 && r.sm != nil {
-				if cmd, ok := parseCommand(apdu); ok {
+			wrapped, scpWrapped := false, false
+			if cmd, ok := parseCommand(apdu); ok {
+				switch {
+				case state == 3 && r.sm != nil:
 					apdu = r.sm.wrap(cmd.cla, cmd.ins, cmd.p1, cmd.p2, cmd.data, cmd.ne, cmd.extended || len(cmd.data) > 200)
+					wrapped = true
+				case state == 5 && h.scp != nil && len(cmd.data) <= c.model.MaxCommandData-24:
+					apdu = h.scp.wrap(cmd.cla, cmd.ins, cmd.p1, cmd.p2, cmd.data, cmd.ne, true)
+					wrapped, scpWrapped = true, true
+				case state == 6 && h.sm != nil && len(cmd.data) <= c.model.MaxCommandData-40:
+					apdu = h.sm.wrap(cmd.cla, cmd.ins, cmd.p1, cmd.p2, cmd.data, cmd.ne, true)
 					wrapped = true
 				}
 			}
+			smBefore := c.sm
 			resp, err := c.Process(apdu)
 			if err != nil {
 				if !errors.Is(err, vcard.ErrRemoved) || state != 4 {
@@ -162,21 +209,47 @@ func FuzzProcess(f *testing.F) {
 				t.Fatalf("Process(%s) = %s: SW1 %02X is not a status byte", hx(apdu), hx(resp), sw1)
 			}
 			limit := m.MaxResponseData
-			if cmd, ok := parseCommand(apdu); ok {
+			if cmd, ok := parseCommand(apdu); ok && !scpWrapped { // SCP03: Le counts the plain answer
 				limit = min(limit, cmd.neOrDefault())
-			} else {
+			} else if !ok {
 				limit = 0
 			}
 			if len(resp)-2 > limit {
 				t.Fatalf("Process(%s) answered %d data bytes, more than %d", hx(apdu), len(resp)-2, limit)
 			}
-			if wrapped && len(resp) > 2 {
+			switch {
+			case !wrapped:
+			case state == 3 && len(resp) > 2:
 				if _, _, err := r.sm.unwrap(resp); err != nil {
 					t.Fatalf("protected response %s to %s does not verify: %v", hx(resp), hx(apdu), err)
 				}
+			case state == 5:
+				if c.scp == nil { // the command ended the session (SELECT by AID, C-MAC failure)
+					h.scp = nil
+					break
+				}
+				if _, _, err := h.scp.unwrap(resp); err != nil {
+					t.Fatalf("SCP03 response %s to %s does not verify: %v", hx(resp), hx(apdu), err)
+				}
+			case state == 6 && len(resp) > 2:
+				if _, _, err := h.sm.unwrap(resp); err != nil {
+					t.Fatalf("protected response %s to %s does not verify: %v", hx(resp), hx(apdu), err)
+				}
+				if c.sm != smBefore { // Chip Authentication: keys the test reader does not have
+					h.sm = nil
+				}
+			case state == 6 && c.sm == nil:
+				h.sm = nil
 			}
 		}
 	})
+}
+
+// brainpoolG is the generator of brainpoolP256r1: a valid point for the
+// seeds' mapping and Chip Authentication keys.
+func brainpoolG() []byte {
+	p := curveBrainpoolP256r1.curve.Params()
+	return curveBrainpoolP256r1.encodePoint(p.Gx, p.Gy)
 }
 
 // TestFuzzSeedCorpusIsCheckedIn keeps testdata/fuzz/FuzzProcess in step with

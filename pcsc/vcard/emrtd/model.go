@@ -5,12 +5,15 @@ import (
 	"time"
 )
 
-// Model is a chip product: the Java Card the JMRTD applet is installed on, as
-// far as the station can observe it (ATR, memory, APDU sizes, RSA support,
-// speed).
+// Model is a chip product as far as the station can observe it (command set,
+// ATR, memory, APDU sizes, RSA support, speed): a Java Card with the JMRTD
+// applet, or the cccd chip (cccd.md).
 type Model struct {
 	// Name is the product name used on command lines and in saved chips.
 	Name string
+	// CommandSet is what the chip's eMRTD application answers: the JMRTD
+	// applet (the zero value) or the cccd profile.
+	CommandSet CommandSet
 	// ATR is the answer-to-reset (ISO/IEC 7816-3 §8): T=1 advertised,
 	// historical bytes per ISO/IEC 7816-4 §8.1.1, TCK computed.
 	ATR []byte
@@ -41,6 +44,27 @@ type Model struct {
 	Latency Latency
 }
 
+// CommandSet is the command set of a model's eMRTD application.
+type CommandSet int
+
+const (
+	// CommandSetJMRTD is the open-source JMRTD passport applet: CREATE FILE
+	// 63 04, PUT DATA for the MRZ seed and an RSA AA key, lock DE AD, BAC.
+	CommandSetJMRTD CommandSet = iota
+	// CommandSetCCCD is the cccd profile (personalization/cccd.md): an MF
+	// with EF.CardAccess, FCP CREATE FILE, SCP03 personalization, keys
+	// generated on the chip, ACTIVATE FILE, PACE, BAC, Chip Authentication
+	// and ECDSA Active Authentication.
+	CommandSetCCCD
+)
+
+func (s CommandSet) String() string {
+	if s == CommandSetCCCD {
+		return "cccd"
+	}
+	return "jmrtd"
+}
+
 // MinAAKeyBits is the smallest RSA modulus accepted for Active Authentication.
 const MinAAKeyBits = 1024
 
@@ -52,7 +76,19 @@ const bacKeyStorage = 64
 // (Java Card key objects are allocated at install time, not on PUT DATA): the
 // BAC keys and an RSA key pair object of MaxAAKeyBits (modulus and private
 // exponent).
-func (m Model) KeyStorage() int { return bacKeyStorage + 2*m.MaxAAKeyBits/8 }
+func (m Model) KeyStorage() int {
+	if m.CommandSet == CommandSetCCCD {
+		return cccdKeyStorage
+	}
+	return bacKeyStorage + 2*m.MaxAAKeyBits/8
+}
+
+// cccdKeyStorage is what the cccd chip reserves for keys: the BAC keys (64),
+// K_π of the MRZ and of the CAN with the CAN (48), two EC key pairs of up to
+// 256 bits (private 32 + public 65 + curve, 128 each), the SCP03 static keys
+// of up to 256 bits (96) and sequence counter, and the life cycle state,
+// rounded up to 512.
+const cccdKeyStorage = 512
 
 // FileCapacity is the EEPROM left for elementary files: the sum of the sizes
 // given to CREATE FILE may not exceed it.
@@ -65,6 +101,7 @@ func (m Model) FileCapacity() int { return m.EEPROM - m.KeyStorage() }
 var (
 	histExt144  = []byte{0x80, 0x73, 0xC8, 0x21, 0xC0, 'V', 'C', 'X', '1', '4', '4'}
 	histShort80 = []byte{0x80, 0x73, 0xC8, 0x21, 0x80, 'V', 'C', 'S', '0', '8', '0'}
+	histCCCD    = []byte{0x80, 0x73, 0xC8, 0x21, 0xC0, 'V', 'C', 'C', 'C', 'D', '1'}
 )
 
 // atrT1 builds an ATR advertising T=0 then T=1 with the given historical
@@ -117,9 +154,34 @@ var (
 	}
 )
 
+// ModelCCCD is the cccd chip (personalization/cccd.md): a native eMRTD
+// operating system with an MF holding EF.CardAccess, personalized under
+// SCP03 with keys generated on the chip, read with PACE (or BAC), Chip
+// Authentication and ECDSA Active Authentication. 144 KiB EEPROM, extended
+// length, 2048 bytes each way, no RSA: 3B 8B 80 01 80 73 C8 21 C0 "VCCCD1"
+// TCK. The largest realistic image — DG2 at its 20,000-byte budget, DG3 at
+// the 32,767 bytes an EF can hold with 15-bit offsets (ten ISO/IEC 19794-2
+// minutiae records take ≈ 3-15 KB), DG13 with long addresses (≈ 3 KB),
+// EF.SOD with its certificate (≈ 3 KB), the small files and the keys — is
+// ≈ 60 KB; 144 KiB (the size of the common secure-element products, as
+// ext144) leaves room to spare.
+var ModelCCCD = Model{
+	Name:            "cccd",
+	CommandSet:      CommandSetCCCD,
+	ATR:             atrT1(histCCCD),
+	EEPROM:          144 * 1024,
+	ExtendedLength:  true,
+	MaxCommandData:  2048,
+	MaxResponseData: 2048,
+	MaxAAKeyBits:    0, // ECDSA Active Authentication only
+	ICFabricator:    0x5643,
+	ICType:          0xCCCD,
+	Latency:         LatencyRealistic,
+}
+
 // Models lists every chip product, for tests and cmd/vcard to choose from.
 // Treat it as read-only; ModelByName returns an independent copy.
-var Models = []Model{ModelExt144, ModelShort80}
+var Models = []Model{ModelExt144, ModelShort80, ModelCCCD}
 
 // ModelByName returns the model with that name.
 func ModelByName(name string) (Model, bool) {
@@ -137,6 +199,10 @@ func ModelByName(name string) (Model, bool) {
 //	PerCommand + PerByte*(command bytes + response bytes)
 //	+ PerEEPROMByte*(bytes written to EEPROM) + PerKey*(keys imported or generated)
 //	+ PerRSA1024*(bits/1024)³ per RSA private-key operation
+//	+ PerECKeyGen per EC key pair generated and stored (GENERATE ASYMMETRIC
+//	  KEY PAIR) + PerECOp per other 256-bit EC scalar multiplication or
+//	  ECDSA signature (PACE, Chip Authentication, ECDSA Active
+//	  Authentication)
 //
 // and, when the chip was built WithLatency, Process sleeps that long (outside
 // the chip's lock). The cost is also available without sleeping through
@@ -148,6 +214,8 @@ type Latency struct {
 	PerEEPROMByte time.Duration
 	PerKey        time.Duration
 	PerRSA1024    time.Duration
+	PerECKeyGen   time.Duration
+	PerECOp       time.Duration
 }
 
 // LatencyOff is no latency at all (the default of New).
@@ -173,12 +241,28 @@ var LatencyOff = Latency{}
 //     so INTERNAL AUTHENTICATE is a non-CRT private operation (≈ 3× a CRT
 //     one); ≈ 120 ms at 1024 bits on an RSA coprocessor, scaling with the
 //     cube of the modulus length (≈ 0.96 s at 2048 bits).
+//   - PerECKeyGen 200 ms: generating a 256-bit EC key pair on the chip (a
+//     random scalar, one scalar multiplication, the key pair written to
+//     EEPROM), the slowest step of a cccd personalization. ECTester
+//     (crocs-muni, https://neuromancer.sk/ECTester/, its Java Card
+//     performance table) measured 256-bit prime-field ECDH at 150-266 ms
+//     and ECDSA signing at 145-183 ms on NXP JCOP v2.4.2 R3, Infineon
+//     CJTOP, G&D SmartCafe 6.0 and Athena IDProtect; key pair generation is
+//     one scalar multiplication of that cost plus the key objects' EEPROM
+//     writes: 200 ms, in the 100-300 ms range of secure elements.
+//   - PerECOp 150 ms: one 256-bit scalar multiplication or ECDSA signature
+//     (the low end of the same measurements: ECDH 150 ms, ECDSA 145 ms).
+//     PACE costs the chip five (its mapping key, H, the mapped generator,
+//     its ephemeral key, the shared secret), Chip Authentication one, ECDSA
+//     Active Authentication one.
 var LatencyRealistic = Latency{
 	PerCommand:    3 * time.Millisecond,
 	PerByte:       87 * time.Microsecond,
 	PerEEPROMByte: 50 * time.Microsecond,
 	PerKey:        25 * time.Millisecond,
 	PerRSA1024:    120 * time.Millisecond,
+	PerECKeyGen:   200 * time.Millisecond,
+	PerECOp:       150 * time.Millisecond,
 }
 
 // IsZero reports whether l costs nothing.
@@ -193,6 +277,10 @@ type Usage struct {
 	Keys        int // keys imported or generated
 	// RSAOps counts RSA private-key operations by modulus size in bits.
 	RSAOps map[int]int
+	// ECKeyGens counts EC key pairs generated and stored on the chip.
+	ECKeyGens int
+	// ECOps counts other EC scalar multiplications and ECDSA signatures.
+	ECOps int
 }
 
 func (u *Usage) add(v Usage) {
@@ -201,6 +289,8 @@ func (u *Usage) add(v Usage) {
 	u.BytesOut += v.BytesOut
 	u.EEPROMBytes += v.EEPROMBytes
 	u.Keys += v.Keys
+	u.ECKeyGens += v.ECKeyGens
+	u.ECOps += v.ECOps
 	for bits, n := range v.RSAOps {
 		if u.RSAOps == nil {
 			u.RSAOps = make(map[int]int)
@@ -233,7 +323,9 @@ func (l Latency) Cost(u Usage) time.Duration {
 	d := time.Duration(u.Commands)*l.PerCommand +
 		time.Duration(u.BytesIn+u.BytesOut)*l.PerByte +
 		time.Duration(u.EEPROMBytes)*l.PerEEPROMByte +
-		time.Duration(u.Keys)*l.PerKey
+		time.Duration(u.Keys)*l.PerKey +
+		time.Duration(u.ECKeyGens)*l.PerECKeyGen +
+		time.Duration(u.ECOps)*l.PerECOp
 	for bits, n := range u.RSAOps {
 		f := math.Pow(float64(bits)/1024, 3)
 		d += time.Duration(float64(l.PerRSA1024) * f * float64(n))

@@ -14,6 +14,7 @@ func TestModelATRsAreTheAgreedBytes(t *testing.T) {
 	}{
 		{ModelExt144, "3B8B800180" + "73C821C0" + "564358313434" + "AC"},
 		{ModelShort80, "3B8B800180" + "73C82180" + "564353303830" + "EE"},
+		{ModelCCCD, "3B8B800180" + "73C821C0" + "564343434431" + "B0"},
 	} {
 		t.Run(tc.model.Name, func(t *testing.T) {
 			if got := hx(tc.model.ATR); got != tc.want {
@@ -110,6 +111,7 @@ func TestModelsHaveTheAgreedCapacities(t *testing.T) {
 	}{
 		{ModelExt144, 144 * 1024, 2048, 2048, true, 2048, 144*1024 - 64 - 512},
 		{ModelShort80, 80 * 1024, 255, 256, false, 1024, 80*1024 - 64 - 256},
+		{ModelCCCD, 144 * 1024, 2048, 2048, true, 0, 144*1024 - 512},
 	} {
 		m := tc.m
 		if m.EEPROM != tc.eeprom || m.MaxCommandData != tc.cmd || m.MaxResponseData != tc.resp ||
@@ -125,10 +127,12 @@ func TestModelsHaveTheAgreedCapacities(t *testing.T) {
 // wall-clock time: speed is measured by benchmarks).
 func TestLatencyCostAddsEveryTerm(t *testing.T) {
 	l := Latency{PerCommand: time.Millisecond, PerByte: time.Microsecond, PerEEPROMByte: 10 * time.Microsecond,
-		PerKey: 5 * time.Millisecond, PerRSA1024: 100 * time.Millisecond}
-	u := Usage{Commands: 2, BytesIn: 100, BytesOut: 50, EEPROMBytes: 30, Keys: 1, RSAOps: map[int]int{1024: 1, 2048: 1}}
+		PerKey: 5 * time.Millisecond, PerRSA1024: 100 * time.Millisecond, PerECKeyGen: 200 * time.Millisecond,
+		PerECOp: 7 * time.Millisecond}
+	u := Usage{Commands: 2, BytesIn: 100, BytesOut: 50, EEPROMBytes: 30, Keys: 1, RSAOps: map[int]int{1024: 1, 2048: 1},
+		ECKeyGens: 2, ECOps: 3}
 	want := 2*time.Millisecond + 150*time.Microsecond + 300*time.Microsecond + 5*time.Millisecond +
-		100*time.Millisecond + 800*time.Millisecond
+		100*time.Millisecond + 800*time.Millisecond + 400*time.Millisecond + 21*time.Millisecond
 	if got := l.Cost(u); got != want {
 		t.Errorf("Cost = %v, want %v", got, want)
 	}

@@ -104,3 +104,11 @@ func (m keySeedInput) bacKeys() (kEnc, kMac []byte) {
 	seed := m.keySeed()
 	return deriveKey(seed, kdfEnc), deriveKey(seed, kdfMac)
 }
+
+// paceKey is K_π of the MRZ password (ICAO 9303-11 §9.7.3): KDF_π of
+// f(π) = SHA-1(MRZ_information) — the whole hash, not K_seed — with the
+// AES-128 KDF of §9.7.1 and counter 3.
+func (m keySeedInput) paceKey() []byte {
+	h := sha1.Sum(m.information())
+	return icaoKDFAES128(h[:], kdfPACE)
+}

@@ -28,7 +28,41 @@ type chipJSON struct {
 	MRZKeySeed *mrzJSON   `json:"mrz_key_seed,omitempty"`
 	AAKey      *aaKeyJSON `json:"aa_key,omitempty"`
 	Files      []fileJSON `json:"files"`
+	// CCCD is the state only the cccd model has (absent on the others).
+	// Its EF.CardAccess (011C) in Files is the MF's file.
+	CCCD *cccdJSON `json:"cccd,omitempty"`
 }
+
+// cccdJSON is the cccd model's persistent state: life cycle, CAN, the keys
+// generated on the chip (private keys in clear: a test chip) and the SCP03
+// static keys with their sequence counter. K_π of the MRZ and of the CAN
+// are derived again on Load.
+type cccdJSON struct {
+	LifeCycle string     `json:"life_cycle"` // "personalization" or "operational" (= state.locked)
+	CAN       string     `json:"can,omitempty"`
+	CAKey     *ecKeyJSON `json:"ca_key,omitempty"` // key reference 01
+	AAKey     *ecKeyJSON `json:"aa_key,omitempty"` // key reference 02
+	SCP03     scp03JSON  `json:"scp03"`
+}
+
+type ecKeyJSON struct {
+	Curve   string   `json:"curve"` // brainpoolP256r1 or P-256
+	Private hexBytes `json:"private"`
+	Public  hexBytes `json:"public"` // 04 ‖ X ‖ Y
+}
+
+type scp03JSON struct {
+	KVN             hexBytes `json:"kvn"`
+	ENC             hexBytes `json:"enc"` // the chip's static (diversified) keys
+	MAC             hexBytes `json:"mac"`
+	DEK             hexBytes `json:"dek"`
+	SequenceCounter uint32   `json:"sequence_counter"`
+}
+
+const (
+	lifeCyclePerso       = "personalization"
+	lifeCycleOperational = "operational"
+)
 
 // stateJSON are the JMRTD applet's persistent state bits.
 type stateJSON struct {
@@ -71,9 +105,10 @@ func (h *hexBytes) UnmarshalText(text []byte) error {
 }
 
 // MarshalJSON saves the chip's persistent state: model, CPLC, files with their
-// sizes and contents, state bits, MRZ key seed inputs and AA key. Volatile
-// state (selection, secure messaging), faults, latency and trace are not
-// saved.
+// sizes and contents, state bits, MRZ key seed inputs and AA key; on the cccd
+// model also the life cycle, the CAN, the generated keys and the SCP03 keys
+// and sequence counter. Volatile state (selection, sessions), faults,
+// latency and trace are not saved.
 func (c *Chip) MarshalJSON() ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -98,6 +133,9 @@ func (c *Chip) MarshalJSON() ([]byte, error) {
 			Modulus:         append(hexBytes(nil), c.aa.modulus...),
 			PrivateExponent: append(hexBytes(nil), c.aa.exponent...),
 		}
+	}
+	if c.cccdModel() {
+		s.CCCD = c.cccdState()
 	}
 	fids := make([]int, 0, len(c.files))
 	for fid := range c.files {
@@ -140,7 +178,7 @@ func Load(data []byte, opts ...Option) (*Chip, error) {
 	used := 0
 	for _, f := range s.Files {
 		fid, err := strconv.ParseUint(f.FID, 16, 16)
-		if err != nil || len(f.FID) != 4 || !creatableFID(uint16(fid)) {
+		if err != nil || len(f.FID) != 4 || !c.creatableFIDFor(uint16(fid)) {
 			return nil, fmt.Errorf("emrtd: load chip: bad file identifier %q", f.FID)
 		}
 		if _, dup := c.files[uint16(fid)]; dup {
@@ -172,6 +210,13 @@ func Load(data []byte, opts ...Option) (*Chip, error) {
 	if (len(aa.Modulus) > 0) != s.State.HasAAModulus || (len(aa.PrivateExponent) > 0) != s.State.HasAAExponent {
 		return nil, errors.New("emrtd: load chip: AA state bits disagree with aa_key")
 	}
+	if m.CommandSet == CommandSetCCCD {
+		if err := c.loadCCCD(s); err != nil {
+			return nil, fmt.Errorf("emrtd: load chip: %w", err)
+		}
+	} else if s.CCCD != nil {
+		return nil, fmt.Errorf("emrtd: load chip: model %s has no cccd state", m.Name)
+	}
 	if len(aa.Modulus) > 0 {
 		k := aaKey{modulus: bytes.TrimLeft(aa.Modulus, "\x00")}
 		if bits := k.bits(); bits%8 != 0 || bits < MinAAKeyBits || bits > m.MaxAAKeyBits {
@@ -188,6 +233,94 @@ func Load(data []byte, opts ...Option) (*Chip, error) {
 	}
 	c.locked = s.State.Locked
 	return c, nil
+}
+
+func (c *Chip) cccdState() *cccdJSON {
+	st := &cccdJSON{
+		LifeCycle: lifeCyclePerso,
+		CAN:       c.can,
+		SCP03: scp03JSON{
+			KVN: hexBytes{c.scpKeys.kvn},
+			ENC: clone(c.scpKeys.enc), MAC: clone(c.scpKeys.mac), DEK: clone(c.scpKeys.dek),
+			SequenceCounter: c.scpSeq,
+		},
+	}
+	if c.locked {
+		st.LifeCycle = lifeCycleOperational
+	}
+	for _, k := range []struct {
+		key *ecKey
+		out **ecKeyJSON
+	}{{c.caKey, &st.CAKey}, {c.aaEC, &st.AAKey}} {
+		if k.key != nil {
+			*k.out = &ecKeyJSON{Curve: k.key.curve.name, Private: k.key.private(), Public: k.key.public()}
+		}
+	}
+	return st
+}
+
+// loadCCCD restores the cccd state of a saved chip. Errors never quote keys
+// or the CAN.
+func (c *Chip) loadCCCD(s chipJSON) error {
+	st := s.CCCD
+	if st == nil {
+		return errors.New("cccd state missing")
+	}
+	if s.AAKey != nil || s.State.HasAAModulus || s.State.HasAAExponent {
+		return errors.New("a cccd chip has no RSA Active Authentication key")
+	}
+	switch {
+	case st.LifeCycle == lifeCycleOperational && s.State.Locked, st.LifeCycle == lifeCyclePerso && !s.State.Locked:
+	default:
+		return errors.New("life_cycle disagrees with state.locked")
+	}
+	if st.CAN != "" {
+		if len(st.CAN) != 6 || strings.Trim(st.CAN, "0123456789") != "" {
+			return errors.New("the CAN is not 6 digits")
+		}
+		c.setCAN(st.CAN)
+	}
+	for _, k := range []struct {
+		in   *ecKeyJSON
+		slot **ecKey
+		name string
+	}{{st.CAKey, &c.caKey, "ca_key"}, {st.AAKey, &c.aaEC, "aa_key"}} {
+		if k.in == nil {
+			continue
+		}
+		curve, ok := curveByName(k.in.Curve)
+		if !ok {
+			return fmt.Errorf("%s: unknown curve %q", k.name, k.in.Curve)
+		}
+		key, err := ecKeyFrom(curve, k.in.Private, k.in.Public)
+		if err != nil {
+			return fmt.Errorf("%s: %w", k.name, err)
+		}
+		*k.slot = key
+	}
+	sc := st.SCP03
+	switch {
+	case len(sc.KVN) != 1:
+		return errors.New("scp03: kvn must be one byte")
+	case len(sc.ENC) != 16 && len(sc.ENC) != 24 && len(sc.ENC) != 32,
+		len(sc.MAC) != len(sc.ENC), len(sc.DEK) != len(sc.ENC):
+		return errors.New("scp03: enc, mac and dek must be AES keys of one length")
+	case sc.SequenceCounter > scpSeqMax:
+		return errors.New("scp03: sequence_counter is more than 3 bytes")
+	}
+	c.scpKeys = scp03Keys{kvn: sc.KVN[0], enc: clone(sc.ENC), mac: clone(sc.MAC), dek: clone(sc.DEK)}
+	c.scpSeq = sc.SequenceCounter
+	if s.State.Locked {
+		for _, fid := range []uint16{fidCardAccess, 0x011E, 0x011D} {
+			if _, ok := c.files[fid]; !ok {
+				return fmt.Errorf("an operational chip without file %04X", fid)
+			}
+		}
+		if c.caKey == nil || c.aaEC == nil || c.mrz == nil || c.can == "" {
+			return errors.New("an operational chip without its keys or secrets")
+		}
+	}
+	return nil
 }
 
 // redactJSONError keeps the position of a syntax error but not the offending
